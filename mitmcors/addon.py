@@ -1,0 +1,235 @@
+"""The mitmproxy side: the ``cors_rules`` option, the hooks that apply the rules,
+hot reloading of the rule files, and the log.
+
+Rules are matched when they act, as mitmproxy's own addons evaluate filters: a
+preflight is answered when its request arrives; responses are rewritten when their
+headers arrive (so streamed bodies work), with the response available to filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+from mitmproxy import command, ctx, exceptions, http
+
+from mitmcors import cors
+from mitmcors.rules import Allow, Rewrite, Rule, RuleError, RuleSet, Target, load_files
+
+logger = logging.getLogger(__name__)
+
+RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification stamps
+
+# flow.metadata keys: which rule answered a preflight, and which must repair its status.
+ANSWERED = "cors_answered_by"
+REPAIR_STATUS = "cors_repair_status"
+
+Fields = list[tuple[str, str]]
+Stamps = tuple[tuple[int, int, int] | None, ...]
+Hook = Callable[["CorsRules", http.HTTPFlow], None]
+
+
+def _flow_hook(hook: Hook) -> Hook:
+    """Never let one odd flow take the proxy down: log the fault, leave the flow as it came.
+
+    Hooks compute everything first and assign to the flow last, so a fault midway
+    leaves nothing half-changed.
+    """
+
+    @functools.wraps(hook)
+    def guarded(self: CorsRules, flow: http.HTTPFlow) -> None:
+        try:
+            hook(self, flow)
+        except Exception:
+            logger.error(
+                "cors: internal error in %s for %s %s; the flow is left as it came",
+                hook.__name__, flow.request.method, flow.request.pretty_url, exc_info=True,
+            )
+
+    return guarded
+
+
+class CorsRules:
+    """Applies the YAML rules of ``cors_rules`` to every flow."""
+
+    def __init__(self) -> None:
+        self.rules = RuleSet(())
+        self._active: tuple[tuple[str, ...], Stamps] = ((), ())
+        self._attempted: tuple[tuple[str, ...], Stamps] = ((), ())
+        self._running = False
+        self._watcher: asyncio.Task[None] | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "cors_rules", Sequence[str], [],
+            "YAML file of CORS rules; give the option several times for several files, "
+            "applied in that order (the first matching rule wins). Files are watched and "
+            "reloaded when they change; a broken edit keeps the last good rules.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "cors_rules" not in updated:
+            return
+        source = _source(ctx.options.cors_rules)
+        if source == self._active or (source == self._attempted and not self._running):
+            return  # nothing changed, or the same failure was already reported
+        try:
+            self._load(source)
+        except RuleError as e:
+            if self._running:
+                self._attempted = self._active  # the option is rolled back to it
+                raise exceptions.OptionsError(str(e)) from None
+            # An OptionsError here would be printed with a traceback; an error logged
+            # during startup makes mitmproxy refuse to start with just this line.
+            logger.error("%s", e)
+
+    def running(self) -> None:
+        self._running = True
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    def done(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    @command.command("cors.reload")
+    def reload(self) -> None:
+        """Reload the rule files now; a broken file keeps the last good rules."""
+        self._reload_keeping_last_good(_source(ctx.options.cors_rules))
+
+    def _load(self, source: tuple[tuple[str, ...], Stamps]) -> None:
+        self._attempted = source
+        self.rules = load_files(source[0])
+        self._active = source
+        if source[0]:
+            logger.info("cors: %s active", self.rules.summary())
+
+    def _reload_keeping_last_good(self, source: tuple[tuple[str, ...], Stamps]) -> None:
+        try:
+            self._load(source)
+        except RuleError as e:
+            logger.error("%s; keeping the %s active", e, self.rules.summary())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_INTERVAL)
+            source = _source(ctx.options.cors_rules)
+            if source != self._attempted:
+                self._reload_keeping_last_good(source)
+
+    @_flow_hook
+    def request(self, flow: http.HTTPFlow) -> None:
+        """Answer a preflight at the proxy when an allow rule says so."""
+        if flow.response or flow.error or not flow.live:
+            return
+        target = _target(flow)
+        if not target.cors.preflight:
+            return
+        rule = self.rules.first_match(target)
+        if rule is None or not isinstance(rule.action, Allow) or rule.action.preflight != "answer":
+            return
+        policy = rule.action.policy
+        fields = cors.with_vary(
+            cors.allow_headers(policy, target.cors), cors.vary_on(policy, target.cors)
+        )
+        response = http.Response.make(204, b"", [_encode(field) for field in fields])
+        flow.metadata[ANSWERED] = rule.name
+        flow.response = response
+        _log_change(rule, flow, "answered the preflight with 204", [], fields)
+
+    @_flow_hook
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Rewrite the backend's response headers by the first matching rule."""
+        if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
+            return
+        target = _target(flow)
+        rule = self.rules.first_match(target)
+        if rule is None:
+            return
+        before = [_decode(field) for field in flow.response.headers.fields]
+        after, repair = _rewritten(rule, target, before, flow.response.status_code)
+        if after == before and not repair:
+            return
+        what = f"rewrote the response ({flow.response.status_code} -> 204)" if repair else "rewrote the response"
+        if repair:
+            flow.metadata[REPAIR_STATUS] = rule.name
+        flow.response.headers = http.Headers([_encode(field) for field in after])
+        _log_change(rule, flow, what, before, after)
+
+    @_flow_hook
+    def response(self, flow: http.HTTPFlow) -> None:
+        """Give a forwarded preflight the 2xx status browsers demand (announced earlier)."""
+        if REPAIR_STATUS not in flow.metadata or not flow.response:
+            return
+        response = flow.response
+        response.headers.pop("transfer-encoding", None)
+        response.status_code = 204
+        response.content = b""
+
+
+def _source(paths: Sequence[str]) -> tuple[tuple[str, ...], Stamps]:
+    """The rule files and their modification stamps: a change in either means reload."""
+    return tuple(paths), tuple(_stamp(path) for path in paths)
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size, status.st_ino
+
+
+def _target(flow: http.HTTPFlow) -> Target:
+    """What the rules match on, read once from the request."""
+    request = flow.request
+    headers = request.headers
+    origin = headers.get("origin")
+    requested_method = headers.get(cors.REQUEST_METHOD)
+    preflight = cors.is_preflight(request.method, origin, requested_method)
+    cors_request = cors.CorsRequest(
+        origin=origin,
+        method=requested_method if preflight and requested_method else request.method,
+        preflight=preflight,
+        header_names=cors.requested_header_names(headers.get(cors.REQUEST_HEADERS)) if preflight else (),
+        private_network=preflight and headers.get(cors.REQUEST_PRIVATE_NETWORK, "").lower() == "true",
+    )
+    return Target(request.host, request.path.partition("?")[0], cors_request, flow)
+
+
+def _rewritten(rule: Rule, target: Target, fields: Fields, status: int) -> tuple[Fields, bool]:
+    """The response's new headers, and whether its status must become 204."""
+    action = rule.action
+    if isinstance(action, Rewrite):
+        return action.apply(fields), False
+    assert isinstance(action, Allow)
+    granted = cors.allow_headers(action.policy, target.cors, (name for name, _ in fields))
+    after = cors.replace_cors_headers(fields, granted, cors.vary_on(action.policy, target.cors))
+    repair = target.cors.preflight and bool(granted) and not 200 <= status < 300
+    return after, repair
+
+
+def _decode(field: tuple[bytes, bytes]) -> tuple[str, str]:
+    """Header bytes as text, losslessly (mitmproxy's own convention), to edit them."""
+    name, value = field
+    return name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")
+
+
+def _encode(field: tuple[str, str]) -> tuple[bytes, bytes]:
+    name, value = field
+    return name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
+
+
+def _log_change(rule: Rule, flow: http.HTTPFlow, what: str, before: Fields, after: Fields) -> None:
+    """One line per changed flow: the rule, what it did, and the header difference."""
+    request = flow.request
+    origin = request.headers.get("origin", "no origin")
+    removed = [f"-{name}: {value}" for name, value in before if (name, value) not in after]
+    added = [f"+{name}: {value}" for name, value in after if (name, value) not in before]
+    changes = "; ".join(removed + added) or "headers unchanged"
+    logger.info(
+        "cors: rule %r %s for %s %s (origin %s): %s",
+        rule.name, what, request.method, request.pretty_url, origin, changes,
+    )

@@ -1,0 +1,247 @@
+"""Rule files: loading them whole or not at all, and matching flows against the rules.
+
+Everything is compiled at load time into immutable objects, and rules are indexed by
+host, so that deciding a flow costs a dictionary lookup and a few pattern matches no
+matter how many rules are loaded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Union
+
+import yaml
+
+from mitmcors import cors
+from mitmcors.schema import RULE_KEYS, Globs, read_section
+from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
+
+__all__ = ["Allow", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
+
+
+class Target(NamedTuple):
+    """What rules match on, read once per flow.
+
+    For a preflight, ``cors.method`` is the method it announces.
+    """
+
+    host: str
+    path: str
+    cors: cors.CorsRequest
+    flow: Any  # the mitmproxy flow, for filter expressions
+
+
+@dataclass(frozen=True)
+class Match:
+    """A compiled ``match``: every condition given must hold."""
+
+    host: Globs | None = None
+    path: Globs | None = None
+    method: frozenset[str] | None = None
+    origin: Globs | None = None
+    preflight: bool | None = None
+    filter: Any = None  # a compiled mitmproxy filter
+
+    def matches(self, target: Target) -> bool:
+        """Cheap comparisons first; the filter expression, the dearest, last."""
+        request = target.cors
+        if self.preflight is not None and self.preflight != request.preflight:
+            return False
+        if self.method is not None and request.method.upper() not in self.method:
+            return False
+        if self.origin is not None and not _matches(self.origin, request.origin):
+            return False
+        if self.host is not None and not _matches(self.host, target.host):
+            return False
+        if self.path is not None and not _matches(self.path, target.path):
+            return False
+        return self.filter is None or bool(self.filter(target.flow))
+
+
+def _matches(globs: Globs, value: str | None) -> bool:
+    return value is not None and globs.pattern.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class Allow:
+    """Bypass: the response gets the CORS headers ``policy`` grants, whatever it had."""
+
+    policy: cors.AllowPolicy
+    preflight: Literal["answer", "forward"]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """Edit CORS (or any) response headers: strip first, then set."""
+
+    strip: Literal["all"] | frozenset[str] | None
+    set: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def apply(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        replaced = {name.lower() for name, _ in self.set}
+        kept = [(name, value) for name, value in fields if not self._removes(name.lower(), replaced)]
+        return kept + [(name, value) for name, values in self.set for value in values]
+
+    def _removes(self, name: str, replaced: set[str]) -> bool:
+        if name in replaced:
+            return True
+        if self.strip == "all":
+            return name.startswith(cors.CORS_HEADER_PREFIX)
+        return self.strip is not None and name in self.strip
+
+
+Action = Union[Allow, Rewrite]
+
+
+class Rule(NamedTuple):
+    name: str
+    file: str
+    line: int
+    order: int  # position among all loaded rules: the first match wins
+    match: Match
+    action: Action
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class RuleSet:
+    """The active rules, indexed by literal host; the first matching rule wins."""
+
+    def __init__(self, rules: Sequence[Rule], files: Sequence[str] = ()):
+        self.rules = tuple(rules)
+        self.files = tuple(files)
+        by_host: dict[str, list[Rule]] = {}
+        unindexed: list[Rule] = []
+        for rule in self.rules:
+            hosts = rule.match.host
+            if hosts is not None and hosts.literals is not None:
+                for host in set(hosts.literals):
+                    by_host.setdefault(host, []).append(rule)
+            else:
+                unindexed.append(rule)
+        self._by_host = {host: tuple(rules) for host, rules in by_host.items()}
+        self._unindexed = tuple(unindexed)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def first_match(self, target: Target) -> Rule | None:
+        for rule in self._candidates(target.host.lower()):
+            if rule.match.matches(target):
+                return rule
+        return None
+
+    def _candidates(self, host: str) -> Iterable[Rule]:
+        indexed = self._by_host.get(host)
+        if not indexed:
+            return self._unindexed
+        if not self._unindexed:
+            return indexed
+        return heapq.merge(indexed, self._unindexed, key=operator.attrgetter("order"))
+
+    def summary(self) -> str:
+        """'3 rules from a.yaml (2), b.yaml (1)': for the log when rules change."""
+        counts = {file: 0 for file in self.files}
+        for rule in self.rules:
+            counts[rule.file] += 1
+        files = ", ".join(f"{file} ({count})" for file, count in counts.items())
+        noun = "rule" if len(self.rules) == 1 else "rules"
+        return f"{len(self.rules)} {noun} from {files}" if files else f"0 {noun}"
+
+
+def load_files(paths: Sequence[str]) -> RuleSet:
+    """Load every file, in order, into one rule set; raise RuleError at the first fault."""
+    rules: list[Rule] = []
+    for path in paths:
+        rules += parse_rules(_read(path), path, first_order=len(rules))
+    _refuse_duplicate_names(rules)
+    return RuleSet(rules, paths)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise RuleError("file not found", path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleError(f"cannot read the file: {e}", path) from None
+
+
+def _refuse_duplicate_names(rules: Sequence[Rule]) -> None:
+    first: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.name in first:
+            raise RuleError(
+                f"the name is already used by the rule at {first[rule.name].source}",
+                rule.file, rule.line, rule.name,
+            )
+        first[rule.name] = rule
+
+
+def parse_rules(text_: str, file: str = "<rules>", first_order: int = 0) -> list[Rule]:
+    """Compile the rules of one file's text.
+
+    >>> [rule.name for rule in parse_rules("rules: [{name: open, allow: {}}]")]
+    ['open']
+    """
+    document = compose(text_, file)
+    ctx = Context(file)
+    if document is None:
+        raise RuleError("the file is empty; it needs a 'rules:' list", file, 1)
+    rule_nodes = _rule_nodes(document, ctx)
+    return [
+        _compile_rule(node, Context(file, rule=f"#{i + 1}"), first_order + i)
+        for i, node in enumerate(rule_nodes)
+    ]
+
+
+def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
+    found = None
+    for _, _, value in mapping_items(document, ctx, "the file", ["rules"]):
+        found = value
+    if found is None:
+        raise ctx.error(document, "the file needs a 'rules:' list")
+    if not isinstance(found, yaml.SequenceNode):
+        raise ctx.error(found, "'rules' must be a list of rules (each starting with '- name:')")
+    return found.value
+
+
+def _compile_rule(node: yaml.Node, ctx: Context, order: int) -> Rule:
+    ctx.rule = _name(node, ctx)
+    values = read_section(node, ctx, "the rule", RULE_KEYS)
+    return Rule(
+        name=ctx.rule,
+        file=ctx.file,
+        line=line_of(node),
+        order=order,
+        match=Match(**(values["match"] or {})),
+        action=_action(values, node, ctx),
+    )
+
+
+def _name(node: yaml.Node, ctx: Context) -> str:
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(node, "each rule must be a mapping with a name and an action")
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == "name":
+            return text(value_node, ctx, "name")
+    raise ctx.error(node, "the rule has no name; give it 'name: ...'")
+
+
+def _action(values: dict[str, Any], node: yaml.Node, ctx: Context) -> Action:
+    given = [key for key in ("allow", "strip", "set", "break") if values[key] is not None]
+    kinds = {"strip/set" if key in ("strip", "set") else key for key in given}
+    if not kinds:
+        raise ctx.error(node, "the rule has no action; give one of: allow, strip/set, break")
+    if len(kinds) > 1:
+        raise ctx.error(node, f"the rule has more than one action ({', '.join(given)}); give exactly one")
+    if values["allow"] is not None:
+        allow = dict(values["allow"])
+        return Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow))
+    return Rewrite(strip=values["strip"], set=values["set"] or ())

@@ -1,0 +1,234 @@
+"""The rule-file schema: every key, how its value is read, its default and its meaning.
+
+This table is the single source of truth: the loader validates against it, the
+"did you mean" hints come from it, the README's rule reference is checked against it,
+and the tests are parametrised over it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from mitmcors import cors
+from mitmcors.globs import compile_globs
+from mitmcors.yamlnodes import (
+    Context,
+    boolean,
+    choice,
+    is_null,
+    mapping_items,
+    non_negative_int,
+    scalar_text,
+    text,
+    text_list,
+)
+
+Reader = Callable[[yaml.Node, Context, str], Any]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a section: how to read its value, its default, and what it means."""
+
+    name: str
+    read: Reader
+    default: Any
+    doc: str
+
+
+@dataclass(frozen=True)
+class Globs:
+    """Compiled globs, plus the literal strings when there is no wildcard (for indexing)."""
+
+    pattern: re.Pattern[str]
+    literals: tuple[str, ...] | None
+
+
+def read_section(
+    node: yaml.Node, ctx: Context, what: str, keys: tuple[Key, ...], prefix: str = ""
+) -> dict[str, Any]:
+    """Read a mapping against its keys, filling in the defaults of those not given.
+
+    ``prefix`` names the values in messages (``allow.`` gives ``allow.max_age``).
+    """
+    by_name = {key.name: key for key in keys}
+    values = {key.name: key.default for key in keys}
+    for name, _, value_node in mapping_items(node, ctx, what, list(by_name)):
+        values[name] = by_name[name].read(value_node, ctx, prefix + name)
+    return values
+
+
+def _section(keys: tuple[Key, ...], name: str) -> Reader:
+    def read(node: yaml.Node, ctx: Context, what: str) -> dict[str, Any]:
+        return read_section(node, ctx, name, keys, prefix=f"{name}.")
+
+    return read
+
+
+def _globs(ignore_case: bool) -> Reader:
+    def read(node: yaml.Node, ctx: Context, what: str) -> Globs:
+        items = text_list(node, ctx, what)
+        try:
+            pattern = compile_globs((glob for glob, _ in items), ignore_case)
+        except ValueError as e:
+            raise ctx.error(node, f"{what} has an invalid glob: {e}") from None
+        literal = all(not set("*?[") & set(glob) for glob, _ in items)
+        literals = tuple(glob.lower() for glob, _ in items) if literal else None
+        return Globs(pattern, literals)
+
+    return read
+
+
+def _tokens(kind: str) -> Reader:
+    """A list (or one) of HTTP tokens: methods or header names."""
+
+    def read(node: yaml.Node, ctx: Context, what: str) -> tuple[str, ...]:
+        values = []
+        for value, item in text_list(node, ctx, what):
+            if not cors.is_token(value):
+                raise ctx.error(item, f"{what}: {value!r} is not a valid {kind}")
+            values.append(value)
+        return tuple(values)
+
+    return read
+
+
+_methods = _tokens("HTTP method")
+_header_names = _tokens("header name")
+
+
+def _upper_methods(node: yaml.Node, ctx: Context, what: str) -> frozenset[str]:
+    return frozenset(method.upper() for method in _methods(node, ctx, what))
+
+
+def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
+    from mitmproxy import flowfilter  # the schema's only mitmproxy use: filter syntax
+
+    expression = text(node, ctx, what)
+    try:
+        return flowfilter.parse(expression)
+    except ValueError:
+        raise ctx.error(node, f"{what}: invalid mitmproxy filter expression {expression!r}") from None
+
+
+def _keyword_or(keywords: tuple[str, ...], read_list: Reader) -> Reader:
+    """A setting that is one of a few keywords, or else a list read by ``read_list``."""
+
+    def read(node: yaml.Node, ctx: Context, what: str) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.value in keywords:
+            return node.value
+        return read_list(node, ctx, what)
+
+    return read
+
+
+def _expose(node: yaml.Node, ctx: Context, what: str) -> Any:
+    if isinstance(node, yaml.SequenceNode) and not node.value:
+        return ()
+    return _keyword_or(("*",), _header_names)(node, ctx, what)
+
+
+def _origin_globs(node: yaml.Node, ctx: Context, what: str) -> re.Pattern[str]:
+    return _globs(ignore_case=True)(node, ctx, what).pattern
+
+
+def _preflight_mode(node: yaml.Node, ctx: Context, what: str) -> str:
+    return choice(node, ctx, what, ("answer", "forward"))
+
+
+def _strip(node: yaml.Node, ctx: Context, what: str) -> str | frozenset[str]:
+    if isinstance(node, yaml.ScalarNode) and node.value == "all":
+        return "all"
+    return frozenset(name.lower() for name in _header_names(node, ctx, what))
+
+
+def _set(node: yaml.Node, ctx: Context, what: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Header name -> value, or a list of values (one header line each)."""
+    entries = []
+    for name, key_node, value_node in _any_keys(node, ctx, what):
+        if not cors.is_token(name):
+            raise ctx.error(key_node, f"{what}: {name!r} is not a valid header name")
+        entries.append((name, _header_values(value_node, ctx, f"{what}.{name}")))
+    return tuple(entries)
+
+
+def _any_keys(node: yaml.Node, ctx: Context, what: str):
+    if not isinstance(node, yaml.MappingNode) or not node.value:
+        raise ctx.error(node, f"{what} must be a mapping of header names to values")
+    for key_node, value_node in node.value:
+        yield scalar_text(key_node, ctx, f"{what} key"), key_node, value_node
+
+
+def _header_values(node: yaml.Node, ctx: Context, what: str) -> tuple[str, ...]:
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    values = []
+    for item in items:
+        value = scalar_text(item, ctx, what)
+        bad = cors.unsafe_value_character(value)
+        if bad is not None:
+            raise ctx.error(item, f"{what}: the value contains the control character {bad!r}")
+        values.append(value)
+    return tuple(values)
+
+
+def _break(node: yaml.Node, ctx: Context, what: str) -> Any:
+    name = node.value if isinstance(node, yaml.ScalarNode) and not is_null(node) else None
+    shown = repr(name) if name else "no scenario"
+    raise ctx.error(node, f"{what}: unknown scenario {shown}; no failure scenarios exist yet")
+
+
+MATCH_KEYS = (
+    Key("host", _globs(ignore_case=True), None,
+        "Glob or list of globs for the request's host name (no port); case-insensitive."),
+    Key("path", _globs(ignore_case=False), None,
+        "Glob or list of globs for the path without the query; `*` also crosses `/`."),
+    Key("method", _upper_methods, None,
+        "Method or list of methods; for a preflight, the method it announces. Case-insensitive."),
+    Key("origin", _globs(ignore_case=True), None,
+        "Glob or list of globs for the request's `Origin` header (`null` included)."),
+    Key("preflight", boolean, None,
+        "`true`: only preflights (OPTIONS with Access-Control-Request-Method); `false`: only the rest."),
+    Key("filter", _filter, None,
+        "Any mitmproxy filter expression, e.g. `~m PUT & ~h X-Debug`."),
+)
+
+ALLOW_KEYS = (
+    Key("origins", _keyword_or(("reflect", "*"), _origin_globs), "reflect",
+        "`reflect` echoes the request's Origin; `\"*\"` allows any; a list of origin globs allows "
+        "those only (others get no CORS headers at all)."),
+    Key("credentials", boolean, True,
+        "Send `Access-Control-Allow-Credentials: true`; every `*` is then spelled out, since "
+        "browsers read it literally under credentials."),
+    Key("methods", _keyword_or(("reflect", "*"), _methods), "reflect",
+        "`reflect` echoes the method a preflight asks for; `\"*\"`; or a list."),
+    Key("headers", _keyword_or(("reflect", "*"), _header_names), "reflect",
+        "`reflect` echoes the headers a preflight asks for (Authorization included); `\"*\"`; "
+        "or a list."),
+    Key("expose", _expose, None,
+        "Response headers page scripts may read: `\"*\"` or a list (`[]` for none); by default "
+        "every header of the response itself."),
+    Key("max_age", non_negative_int, None,
+        "Seconds a browser may cache the preflight (`Access-Control-Max-Age`); unset by default "
+        "(Chromium then caches 5 s)."),
+    Key("private_network", boolean, False,
+        "Answer a legacy private-network preflight with `Access-Control-Allow-Private-Network: true`."),
+    Key("preflight", _preflight_mode, "answer",
+        "`answer`: the proxy replies 204 itself and the backend never sees the OPTIONS; "
+        "`forward`: the backend answers, its reply is rewritten and a non-2xx status becomes 204."),
+)
+
+RULE_KEYS = (
+    Key("name", text, None, "Required; unique among all loaded rules; shown in every log line."),
+    Key("match", _section(MATCH_KEYS, "match"), None, "Which flows the rule applies to; omitted: all flows."),
+    Key("allow", _section(ALLOW_KEYS, "allow"), None, "Bypass: make the browser accept the response."),
+    Key("strip", _strip, None,
+        "`all` (every `Access-Control-*` response header) or a list of header names to remove."),
+    Key("set", _set, None,
+        "Header name to value, or to a list of values (one header line each); after `strip`."),
+    Key("break", _break, None, "Reproduce a named CORS failure (see the scenarios)."),
+)
