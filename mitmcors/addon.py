@@ -130,10 +130,7 @@ class CorsRules:
         rule = self.rules.first_match(target)
         if rule is None or not isinstance(rule.action, Allow) or rule.action.preflight != "answer":
             return
-        policy = rule.action.policy
-        fields = cors.with_vary(
-            cors.allow_headers(policy, target.cors), cors.vary_on(policy, target.cors)
-        )
+        fields = cors.allow_response(rule.action.policy, target.cors, [])
         response = http.Response.make(204, b"", [_encode(field) for field in fields])
         flow.metadata[ANSWERED] = rule.name
         flow.response = response
@@ -205,9 +202,9 @@ def _rewritten(rule: Rule, target: Target, fields: Fields, status: int) -> tuple
     if isinstance(action, Rewrite):
         return action.apply(fields), False
     assert isinstance(action, Allow)
-    granted = cors.allow_headers(action.policy, target.cors, (name for name, _ in fields))
-    after = cors.replace_cors_headers(fields, granted, cors.vary_on(action.policy, target.cors))
-    repair = target.cors.preflight and bool(granted) and not 200 <= status < 300
+    after = cors.allow_response(action.policy, target.cors, fields)
+    granted = any(name == cors.ALLOW_ORIGIN for name, _ in after)
+    repair = target.cors.preflight and granted and not 200 <= status < 300
     return after, repair
 
 

@@ -218,3 +218,16 @@ def replace_cors_headers(
     """The response's headers with every CORS header it had replaced by ``cors``."""
     kept = [(name, value) for name, value in fields if not is_cors_header(name)]
     return with_vary(kept + cors, vary)
+
+
+def allow_response(
+    policy: AllowPolicy, request: CorsRequest, fields: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """A response's headers as ``policy`` makes them.
+
+    A request without Origin is not a CORS request: its response is left as it is.
+    """
+    if request.origin is None:
+        return fields
+    granted = allow_headers(policy, request, (name for name, _ in fields))
+    return replace_cors_headers(fields, granted, vary_on(policy, request))

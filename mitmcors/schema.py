@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from mitmcors import cors
-from mitmcors.globs import compile_globs
+from mitmcors.globs import compile_globs, is_literal
 from mitmcors.yamlnodes import (
     Context,
     boolean,
@@ -72,13 +72,12 @@ def _section(keys: tuple[Key, ...], name: str) -> Reader:
 
 def _globs(ignore_case: bool) -> Reader:
     def read(node: yaml.Node, ctx: Context, what: str) -> Globs:
-        items = text_list(node, ctx, what)
+        globs = [glob for glob, _ in text_list(node, ctx, what)]
         try:
-            pattern = compile_globs((glob for glob, _ in items), ignore_case)
+            pattern = compile_globs(globs, ignore_case)
         except ValueError as e:
             raise ctx.error(node, f"{what} has an invalid glob: {e}") from None
-        literal = all(not set("*?[") & set(glob) for glob, _ in items)
-        literals = tuple(glob.lower() for glob, _ in items) if literal else None
+        literals = tuple(glob.lower() for glob in globs) if all(map(is_literal, globs)) else None
         return Globs(pattern, literals)
 
     return read

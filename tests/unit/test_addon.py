@@ -1,0 +1,289 @@
+"""The addon in mitmproxy's own test harness: options, hooks, reloads, logging."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions, hooks, http
+from mitmproxy.test import taddons, tflow, tutils
+
+from mitmcors.addon import ANSWERED, CorsRules
+
+ORIGIN = "http://localhost:3000"
+PREFLIGHT = {"Origin": ORIGIN, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type,x-test"}
+BYPASS = "rules:\n  - name: bypass\n    allow: {}\n"
+
+
+def flow(method: str = "GET", headers: dict[str, str] | None = None, response: http.Response | None = None, url: str = "http://api.test/v1/items") -> http.HTTPFlow:
+    request = tutils.treq(method=method.encode(), headers=http.Headers([(k.encode(), v.encode()) for k, v in (headers or {}).items()]), content=b"")
+    request.url = url
+    return tflow.tflow(req=request, resp=response or False)
+
+
+def backend(status: int = 200, headers: tuple[tuple[str, str], ...] = (), content: bytes = b"{}") -> http.Response:
+    return tutils.tresp(status_code=status, headers=http.Headers([(k.encode(), v.encode()) for k, v in headers]), content=content)
+
+
+def respond(addon: CorsRules, f: http.HTTPFlow, response: http.Response) -> None:
+    """What mitmproxy does when the backend answers a flow the addon let through."""
+    assert f.response is None, "the addon answered a flow it should have forwarded"
+    f.response = response
+    addon.responseheaders(f)
+    addon.response(f)
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path):
+    def write(text: str, name: str = "rules.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def configured(rules_file):
+    """An addon configured with a rule file, inside mitmproxy's test context."""
+
+    def make(text: str) -> CorsRules:
+        addon = CorsRules()
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, cors_rules=[rules_file(text)])
+        return addon
+
+    return make
+
+
+def test_without_rule_files_nothing_changes():
+    addon = CorsRules()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        f = flow("OPTIONS", PREFLIGHT)
+        addon.request(f)
+        assert f.response is None
+        respond(addon, f, backend(501, (("Content-Type", "text/plain"),), b"nope"))
+        assert f.response.status_code == 501
+        assert list(f.response.headers.items()) == [("Content-Type", "text/plain")]
+
+
+def test_a_preflight_is_answered_at_the_proxy(configured, caplog):
+    addon = configured(BYPASS)
+    f = flow("OPTIONS", PREFLIGHT)
+    with caplog.at_level(logging.INFO):
+        addon.request(f)
+    assert f.response.status_code == 204 and f.response.content == b""
+    assert dict(f.response.headers) == {
+        "Access-Control-Allow-Origin": ORIGIN,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Allow-Methods": "PUT",
+        "Access-Control-Allow-Headers": "content-type, x-test",
+        "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        "content-length": "0",
+    }
+    assert f.metadata[ANSWERED] == "bypass"
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "mitmcors.addon"]
+    assert line.startswith("cors: rule 'bypass' answered the preflight with 204 for OPTIONS http://api.test/v1/items (origin http://localhost:3000): ")
+    assert "+Access-Control-Allow-Methods: PUT" in line
+
+
+def test_an_answered_preflight_is_not_rewritten_again(configured):
+    addon = configured(BYPASS)
+    f = flow("OPTIONS", PREFLIGHT)
+    addon.request(f)
+    answered = f.response.copy()
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.response.headers == answered.headers and f.response.status_code == 204
+
+
+def test_a_plain_options_request_is_not_a_preflight(configured):
+    addon = configured(BYPASS)
+    f = flow("OPTIONS", {"Origin": ORIGIN})
+    addon.request(f)
+    assert f.response is None
+
+
+def test_allow_replaces_the_backend_cors_headers_and_appends_vary(configured):
+    addon = configured(BYPASS)
+    f = flow("GET", {"Origin": ORIGIN, "Cookie": "a=b"})
+    wrong = (
+        ("Access-Control-Allow-Origin", "http://wrong.example"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Vary", "Accept-Encoding"),
+        ("X-Total", "42"),
+    )
+    respond(addon, f, backend(200, wrong))
+    assert f.response.headers.get_all("Access-Control-Allow-Origin") == [ORIGIN]
+    assert f.response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert f.response.headers["Access-Control-Expose-Headers"] == "vary, x-total"
+    assert f.response.headers.get_all("Vary") == ["Accept-Encoding, Origin"]
+
+
+def test_an_origin_off_the_list_gets_no_cors_headers(configured):
+    addon = configured("rules:\n  - name: only app\n    allow: {origins: ['https://app.test']}\n")
+    f = flow("GET", {"Origin": ORIGIN})
+    respond(addon, f, backend(200, (("Access-Control-Allow-Origin", "*"),)))
+    assert not [name for name in f.response.headers if name.lower().startswith("access-control-")]
+    assert f.response.headers["Vary"] == "Origin"
+
+
+def test_an_origin_off_the_list_gets_a_preflight_without_cors_headers(configured):
+    addon = configured("rules:\n  - name: only app\n    allow: {origins: ['https://app.test']}\n")
+    f = flow("OPTIONS", PREFLIGHT)
+    addon.request(f)
+    assert f.response.status_code == 204
+    assert "Access-Control-Allow-Origin" not in f.response.headers
+
+
+def test_forward_lets_the_backend_answer_and_repairs_its_status(configured, caplog):
+    addon = configured("rules:\n  - name: fwd\n    allow: {preflight: forward}\n")
+    f = flow("OPTIONS", PREFLIGHT)
+    addon.request(f)
+    with caplog.at_level(logging.INFO):
+        respond(addon, f, backend(501, (("Content-Type", "text/html"), ("Content-Length", "9")), b"not there"))
+    assert f.response.status_code == 204 and f.response.content == b""
+    assert f.response.headers["Access-Control-Allow-Methods"] == "PUT"
+    assert "rewrote the response (501 -> 204)" in caplog.text
+
+
+def test_forward_keeps_a_2xx_status(configured):
+    addon = configured("rules:\n  - name: fwd\n    allow: {preflight: forward}\n")
+    f = flow("OPTIONS", PREFLIGHT)
+    respond(addon, f, backend(200, (), b"ok"))
+    assert f.response.status_code == 200 and f.response.content == b"ok"
+
+
+def test_strip_and_set_edit_the_response(configured):
+    addon = configured("rules:\n  - name: double origin\n    strip: all\n    set: {Access-Control-Allow-Origin: ['http://a.test', 'http://b.test']}\n")
+    f = flow("GET", {"Origin": ORIGIN})
+    respond(addon, f, backend(200, (("Access-Control-Allow-Credentials", "true"), ("X-Total", "1"))))
+    assert list(f.response.headers.items(multi=True)) == [
+        ("X-Total", "1"),
+        ("Access-Control-Allow-Origin", "http://a.test"),
+        ("Access-Control-Allow-Origin", "http://b.test"),
+    ]
+
+
+def test_flows_no_rule_matches_are_untouched(configured, caplog):
+    addon = configured("rules:\n  - name: other host\n    match: {host: other.test}\n    allow: {}\n")
+    f = flow("GET", {"Origin": ORIGIN})
+    with caplog.at_level(logging.INFO):
+        respond(addon, f, backend(200, (("X-Total", "1"),)))
+    assert list(f.response.headers.items()) == [("X-Total", "1")]
+    assert "cors:" not in caplog.text
+
+
+def test_a_request_without_origin_is_left_alone_by_allow(configured, caplog):
+    addon = configured(BYPASS)
+    f = flow("GET")
+    with caplog.at_level(logging.INFO):
+        respond(addon, f, backend(200, (("X-Total", "1"),)))
+    assert list(f.response.headers.items()) == [("X-Total", "1")]
+    assert "cors:" not in caplog.text
+
+
+def test_flows_that_are_not_live_are_left_alone(configured):
+    addon = configured(BYPASS)
+    f = flow("OPTIONS", PREFLIGHT)
+    f.live = False
+    addon.request(f)
+    assert f.response is None
+
+
+def test_an_internal_error_leaves_the_flow_as_it_came(configured, caplog, monkeypatch):
+    addon = configured(BYPASS)
+
+    def broken(target):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(addon.rules, "first_match", broken)
+    f = flow("GET", {"Origin": ORIGIN})
+    f.response = backend(200, (("X-Total", "1"),))
+    before = f.response.copy()
+    addon.responseheaders(f)
+    assert f.response.headers == before.headers
+    assert "cors: internal error in responseheaders for GET http://api.test/v1/items; the flow is left as it came" in caplog.text
+    assert "RuntimeError: boom" in caplog.text
+
+
+def test_a_bad_file_at_startup_logs_one_error_and_loads_nothing(rules_file, caplog):
+    addon = CorsRules()
+    bad = rules_file("rules:\n  - name: a\n    allow: {max_age: -5}\n")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules=[bad])
+        # mitmproxy configures a freshly loaded script twice; the error must show once
+        tctx.master.addons.invoke_addon_sync(addon, hooks.ConfigureHook({"cors_rules"}))
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"{bad}:3: rule 'a': allow.max_age must be a whole number of 0 or more, got -5"]
+    assert len(addon.rules) == 0
+
+
+def run_while_running(addon: CorsRules, body) -> None:
+    """Run ``body(tctx)`` after the running hook, as at run time in mitmproxy."""
+
+    async def scenario():
+        with taddons.context(addon) as tctx:
+            addon.running()
+            try:
+                await body(tctx)
+            finally:
+                addon.done()
+
+    asyncio.run(scenario())
+
+
+def test_a_bad_set_at_run_time_is_refused_and_keeps_the_rules(rules_file):
+    addon = CorsRules()
+    good, bad = rules_file(BYPASS, "good.yaml"), rules_file("rules: {}\n", "bad.yaml")
+
+    async def body(tctx):
+        tctx.configure(addon, cors_rules=[good])
+        with pytest.raises(exceptions.OptionsError, match=r"bad\.yaml:1: 'rules' must be a list"):
+            tctx.configure(addon, cors_rules=[bad])
+        assert tctx.options.cors_rules == [good]
+        assert [rule.name for rule in addon.rules.rules] == ["bypass"]
+
+    run_while_running(addon, body)
+
+
+def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_rules(rules_file, caplog):
+    addon = CorsRules()
+    path = rules_file(BYPASS)
+
+    async def body(tctx):
+        tctx.configure(addon, cors_rules=[path])
+        Path(path).write_text("rules:\n  - name: renamed\n    allow: {}\n  - name: second\n    strip: all\n")
+        await wait_for(lambda: [rule.name for rule in addon.rules.rules] == ["renamed", "second"])
+        Path(path).write_text("rules:\n  - name: broken\n")
+        await wait_for(lambda: "the rule has no action" in caplog.text)
+        assert [rule.name for rule in addon.rules.rules] == ["renamed", "second"]
+
+    with caplog.at_level(logging.INFO):
+        run_while_running(addon, body)
+    assert f"{path}:2: rule 'broken': the rule has no action; give one of: allow, strip/set, break; keeping the 2 rules from {path} (2) active" in caplog.text
+
+
+def test_the_reload_command_reloads_now_and_keeps_the_last_good_rules(rules_file, caplog):
+    addon = CorsRules()
+    path = rules_file(BYPASS)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules=[path])
+        Path(path).write_text("rules:\n  - name: changed\n    allow: {}\n")
+        tctx.command(addon.reload)
+        assert [rule.name for rule in addon.rules.rules] == ["changed"]
+        Path(path).unlink()
+        tctx.command(addon.reload)
+        assert [rule.name for rule in addon.rules.rules] == ["changed"]
+    assert f"{path}: file not found; keeping the 1 rule from {path} (1) active" in caplog.text
+
+
+async def wait_for(condition, timeout: float = 3.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")

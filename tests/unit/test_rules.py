@@ -1,0 +1,211 @@
+"""Rule files: every way a file can be wrong gets one exact line; matching is first-wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mitmproxy.test import tflow, tutils
+
+from mitmcors import cors
+from mitmcors.rules import Allow, Rewrite, RuleError, RuleSet, Target, load_files, parse_rules
+from mitmcors.schema import ALLOW_KEYS, MATCH_KEYS, RULE_KEYS
+
+BAD_FILES = [
+    pytest.param("rules: [\n", "r.yaml:2: not valid YAML: while parsing a flow node, expected the node content, but found '<stream end>'", id="yaml-syntax"),
+    pytest.param("rules: []\n---\nrules: []\n", "r.yaml:2: not valid YAML: expected a single document in the stream, but found another document", id="two-documents"),
+    pytest.param("", "r.yaml:1: the file is empty; it needs a 'rules:' list", id="empty-file"),
+    pytest.param("- name: a\n", "r.yaml:1: the file must be a mapping, got a list", id="top-level-list"),
+    pytest.param("rulez: []\n", "r.yaml:1: unknown key 'rulez' in the file (did you mean 'rules'?); valid keys: rules", id="misspelt-rules"),
+    pytest.param("rules:\n  name: a\n", "r.yaml:2: 'rules' must be a list of rules (each starting with '- name:')", id="rules-not-a-list"),
+    pytest.param("rules:\n  - allow: {}\n", "r.yaml:2: rule '#1': the rule has no name; give it 'name: ...'", id="no-name"),
+    pytest.param("rules:\n  - just a string\n", "r.yaml:2: rule '#1': each rule must be a mapping with a name and an action", id="rule-not-a-mapping"),
+    pytest.param("rules:\n  - name: 5\n    allow: {}\n", "r.yaml:2: rule '#1': name must be text, got 5", id="name-not-text"),
+    pytest.param("rules:\n  - name: a\n    alow: {}\n", "r.yaml:3: rule 'a': unknown key 'alow' in the rule (did you mean 'allow'?); valid keys: name, match, allow, strip, set, break", id="unknown-rule-key"),
+    pytest.param("rules:\n  - name: a\n    match: {hots: x}\n    allow: {}\n", "r.yaml:3: rule 'a': unknown key 'hots' in match (did you mean 'host'?); valid keys: host, path, method, origin, preflight, filter", id="unknown-match-key"),
+    pytest.param("rules:\n  - name: a\n    allow:\n      orgins: reflect\n", "r.yaml:4: rule 'a': unknown key 'orgins' in allow (did you mean 'origins'?); valid keys: origins, credentials, methods, headers, expose, max_age, private_network, preflight", id="unknown-allow-key"),
+    pytest.param("rules:\n  - name: a\n    allow: {credentials: \"yes\"}\n", "r.yaml:3: rule 'a': allow.credentials must be true or false, got the text 'yes'", id="quoted-yes"),
+    pytest.param("rules:\n  - name: a\n    allow: {credentials: yes}\n", "r.yaml:3: rule 'a': allow.credentials must be true or false, got yes", id="yaml11-yes"),
+    pytest.param("rules:\n  - name: a\n    allow: {max_age: -5}\n", "r.yaml:3: rule 'a': allow.max_age must be a whole number of 0 or more, got -5", id="negative-max-age"),
+    pytest.param("rules:\n  - name: a\n    allow: {max_age: 1.5}\n", "r.yaml:3: rule 'a': allow.max_age must be a whole number of 0 or more, got 1.5", id="fractional-max-age"),
+    pytest.param("rules:\n  - name: a\n    allow: {max_age: true}\n", "r.yaml:3: rule 'a': allow.max_age must be a whole number of 0 or more, got true", id="boolean-max-age"),
+    pytest.param("rules:\n  - name: a\n    allow: {preflight: anwser}\n", "r.yaml:3: rule 'a': allow.preflight must be one of answer, forward, got 'anwser' (did you mean 'answer'?)", id="bad-choice"),
+    pytest.param("rules:\n  - name: a\n    match: {path: \"/v1/[ab\"}\n    allow: {}\n", "r.yaml:3: rule 'a': match.path has an invalid glob: unclosed '[' at position 5 in '/v1/[ab'", id="bad-glob"),
+    pytest.param("rules:\n  - name: a\n    match: {host: []}\n    allow: {}\n", "r.yaml:3: rule 'a': match.host must not be an empty list", id="empty-glob-list"),
+    pytest.param("rules:\n  - name: a\n    match: {filter: \"~m PUT & ~nosuch x\"}\n    allow: {}\n", "r.yaml:3: rule 'a': match.filter: invalid mitmproxy filter expression '~m PUT & ~nosuch x'", id="bad-filter"),
+    pytest.param("rules:\n  - name: a\n    match: {method: \"P UT\"}\n    allow: {}\n", "r.yaml:3: rule 'a': match.method: 'P UT' is not a valid HTTP method", id="bad-method"),
+    pytest.param("rules:\n  - name: a\n    match: {preflight: 1}\n    allow: {}\n", "r.yaml:3: rule 'a': match.preflight must be true or false, got 1", id="bad-preflight-flag"),
+    pytest.param("rules:\n  - name: a\n    allow: {headers: [\"X Test\"]}\n", "r.yaml:3: rule 'a': allow.headers: 'X Test' is not a valid header name", id="bad-header-name"),
+    pytest.param("rules:\n  - name: a\n    strip: [\"Bad:Name\"]\n", "r.yaml:3: rule 'a': strip: 'Bad:Name' is not a valid header name", id="bad-strip-name"),
+    pytest.param("rules:\n  - name: a\n    set: {\"X Y\": 1}\n", "r.yaml:3: rule 'a': set: 'X Y' is not a valid header name", id="bad-set-name"),
+    pytest.param("rules:\n  - name: a\n    set: {X-A: \"one\\rtwo\"}\n", "r.yaml:3: rule 'a': set.X-A: the value contains the control character '\\r'", id="cr-in-value"),
+    pytest.param("rules:\n  - name: a\n    set:\n      X-A:\n        - fine\n        - \"one\\ntwo\"\n", "r.yaml:6: rule 'a': set.X-A: the value contains the control character '\\n'", id="lf-in-listed-value"),
+    pytest.param("rules:\n  - name: a\n    set: {X-A: \"nul\\0\"}\n", "r.yaml:3: rule 'a': set.X-A: the value contains the control character '\\x00'", id="nul-in-value"),
+    pytest.param("rules:\n  - name: a\n    set: {X-A: {b: c}}\n", "r.yaml:3: rule 'a': set.X-A must be a single value, got a mapping", id="mapping-as-value"),
+    pytest.param("rules:\n  - name: a\n    match: {host: x}\n", "r.yaml:2: rule 'a': the rule has no action; give one of: allow, strip/set, break", id="no-action"),
+    pytest.param("rules:\n  - name: a\n    allow: {}\n    strip: all\n", "r.yaml:2: rule 'a': the rule has more than one action (allow, strip); give exactly one", id="two-actions"),
+    pytest.param("rules:\n  - name: a\n    allow: {}\n    allow: {}\n", "r.yaml:4: rule 'a': key 'allow' appears twice in the rule", id="repeated-key"),
+    pytest.param("rules:\n  - name: a\n    break: no-such-thing\n", "r.yaml:3: rule 'a': break: unknown scenario 'no-such-thing'; no failure scenarios exist yet", id="unknown-scenario"),
+    pytest.param("rules:\n  - name: a\n    allow: {}\n  - name: a\n    strip: all\n", "r.yaml:4: rule 'a': the name is already used by the rule at r.yaml:2", id="duplicate-name"),
+]
+
+
+def load_text(tmp_path: Path, text: str, name: str = "r.yaml") -> RuleSet:
+    path = tmp_path / name
+    path.write_text(text)
+    return load_files([str(path)])
+
+
+@pytest.mark.parametrize("text, message", BAD_FILES)
+def test_a_bad_file_gets_one_exact_line(tmp_path, monkeypatch, text, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.yaml").write_text(text)
+    with pytest.raises(RuleError) as raised:
+        load_files(["r.yaml"])
+    assert str(raised.value) == message
+    assert "\n" not in str(raised.value)
+
+
+def test_a_missing_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuleError, match=r"^missing\.yaml: file not found$"):
+        load_files(["missing.yaml"])
+
+
+def test_an_unreadable_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(RuleError, match=r"^dir\.yaml: cannot read the file: "):
+        load_files(["dir.yaml"])
+
+
+def test_a_duplicate_name_across_files_names_both(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text("rules:\n  - name: same\n    allow: {}\n")
+    (tmp_path / "b.yaml").write_text("rules:\n  - name: other\n    allow: {}\n  - name: same\n    strip: all\n")
+    with pytest.raises(RuleError) as raised:
+        load_files(["a.yaml", "b.yaml"])
+    assert str(raised.value) == "b.yaml:4: rule 'same': the name is already used by the rule at a.yaml:2"
+
+
+def test_defaults_of_allow():
+    (rule,) = parse_rules("rules: [{name: open, allow: {}}]")
+    assert rule.action == Allow(policy=cors.AllowPolicy(), preflight="answer")
+    assert rule.action.policy.credentials is True
+
+
+def test_an_empty_allow_and_match_read_as_defaults():
+    (rule,) = parse_rules("rules:\n  - name: open\n    match:\n    allow:\n")
+    assert rule.action == Allow(policy=cors.AllowPolicy(), preflight="answer")
+
+
+def test_allow_settings_are_compiled():
+    (rule,) = parse_rules(
+        "rules:\n  - name: x\n    allow:\n      origins: ['http://localhost:*']\n      credentials: false\n"
+        "      methods: [GET, PUT]\n      headers: '*'\n      expose: []\n      max_age: 600\n"
+        "      private_network: true\n      preflight: forward\n"
+    )
+    policy = rule.action.policy
+    assert policy.allows_origin("http://localhost:5173") and not policy.allows_origin("http://evil.test")
+    assert (policy.credentials, policy.methods, policy.headers, policy.expose) == (False, ("GET", "PUT"), "*", ())
+    assert (policy.max_age, policy.private_network, rule.action.preflight) == (600, True, "forward")
+
+
+def test_strip_and_set_may_stand_together():
+    (rule,) = parse_rules("rules:\n  - name: x\n    strip: all\n    set: {Access-Control-Allow-Origin: ['a', 'b'], X-N: 5}\n")
+    assert rule.action == Rewrite(strip="all", set=(("Access-Control-Allow-Origin", ("a", "b")), ("X-N", ("5",))))
+
+
+@pytest.mark.parametrize(
+    "action, before, after",
+    [
+        ("strip: all", [("Access-Control-Allow-Origin", "*"), ("X-A", "1")], [("X-A", "1")]),
+        ("strip: [x-a]", [("Access-Control-Allow-Origin", "*"), ("X-A", "1")], [("Access-Control-Allow-Origin", "*")]),
+        ("set: {X-A: 2}", [("x-a", "1"), ("X-B", "1")], [("X-B", "1"), ("X-A", "2")]),
+        ("set: {X-A: [1, 2]}", [], [("X-A", "1"), ("X-A", "2")]),
+        ("set: {X-A: []}", [("X-A", "1")], []),
+    ],
+)
+def test_rewrite_strips_then_sets(action, before, after):
+    (rule,) = parse_rules(f"rules:\n  - name: x\n    {action}\n")
+    assert rule.action.apply(before) == after
+
+
+def test_every_schema_key_is_documented_in_the_readme():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for key in RULE_KEYS + MATCH_KEYS + ALLOW_KEYS:
+        assert f"`{key.name}`" in readme, key.name
+
+
+def target(url="http://api.test/v1/users?x=1", method="GET", headers=(), host=None) -> Target:
+    request = tutils.treq(method=method.encode(), headers=[(k.encode(), v.encode()) for k, v in headers])
+    request.url = url
+    flow = tflow.tflow(req=request)
+    origin = dict(headers).get("Origin")
+    requested = dict(headers).get("Access-Control-Request-Method")
+    preflight = cors.is_preflight(method, origin, requested)
+    cors_request = cors.CorsRequest(origin, requested if preflight else method, preflight)
+    return Target(request.host, request.path.partition("?")[0], cors_request, flow)
+
+
+PREFLIGHT_PUT = (("Origin", "http://localhost:3000"), ("Access-Control-Request-Method", "PUT"))
+
+
+@pytest.mark.parametrize(
+    "match, kwargs, matches",
+    [
+        ("{}", {}, True),
+        ("{host: API.test}", {}, True),
+        ("{host: [other.test, '*.test']}", {}, True),
+        ("{host: other.test}", {}, False),
+        ("{path: '/v1/*'}", {}, True),
+        ("{path: '/v1/users'}", {}, True),  # the query is not part of the path
+        ("{path: '/V1/*'}", {}, False),  # paths are case-sensitive
+        ("{method: put}", {"method": "OPTIONS", "headers": PREFLIGHT_PUT}, True),  # what it announces
+        ("{method: OPTIONS}", {"method": "OPTIONS", "headers": PREFLIGHT_PUT}, False),
+        ("{method: [GET, POST]}", {}, True),
+        ("{origin: 'http://localhost:*'}", {"headers": (("Origin", "http://localhost:3000"),)}, True),
+        ("{origin: 'http://localhost:*'}", {}, False),  # no Origin at all
+        ("{origin: 'null'}", {"headers": (("Origin", "null"),)}, True),
+        ("{preflight: true}", {"method": "OPTIONS", "headers": PREFLIGHT_PUT}, True),
+        ("{preflight: true}", {"method": "OPTIONS"}, False),
+        ("{preflight: false}", {"method": "OPTIONS", "headers": PREFLIGHT_PUT}, False),
+        ("{filter: '~m GET & ~u users'}", {}, True),
+        ("{filter: '~m PUT'}", {}, False),
+        ("{host: api.test, path: '/v2/*'}", {}, False),  # every key given must match
+    ],
+)
+def test_matching(match, kwargs, matches):
+    (rule,) = parse_rules(f"rules:\n  - name: x\n    match: {match}\n    strip: all\n")
+    assert rule.match.matches(target(**kwargs)) is matches
+
+
+def test_the_first_matching_rule_wins_across_indexed_and_unindexed_rules():
+    rule_set = RuleSet(
+        parse_rules(
+            "rules:\n"
+            "  - {name: other host, match: {host: other.test}, strip: all}\n"
+            "  - {name: wildcard v2, match: {host: '*.test', path: '/v2/*'}, strip: all}\n"
+            "  - {name: exact v1, match: {host: api.test, path: '/v1/*'}, strip: all}\n"
+            "  - {name: any host, strip: all}\n"
+            "  - {name: exact any path, match: {host: api.test}, strip: all}\n"
+        )
+    )
+    assert rule_set.first_match(target("http://api.test/v1/x")).name == "exact v1"
+    assert rule_set.first_match(target("http://API.test/v2/x")).name == "wildcard v2"
+    assert rule_set.first_match(target("http://api.test/v3/x")).name == "any host"
+    assert rule_set.first_match(target("http://else.test/v3/x")).name == "any host"
+
+
+def test_no_rule_matches_in_an_empty_set():
+    assert RuleSet(()).first_match(target()) is None
+
+
+def test_files_apply_in_order_and_are_summarised(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text("rules:\n  - {name: first, match: {path: '/v1/*'}, strip: all}\n")
+    (tmp_path / "b.yaml").write_text("rules:\n  - {name: second, allow: {}}\n  - {name: third, allow: {}}\n")
+    rule_set = load_files(["a.yaml", "b.yaml"])
+    assert [rule.name for rule in rule_set.rules] == ["first", "second", "third"]
+    assert rule_set.first_match(target()).name == "first"
+    assert rule_set.summary() == "3 rules from a.yaml (1), b.yaml (2)"
