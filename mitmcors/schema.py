@@ -38,6 +38,7 @@ class Key:
     name: str
     read: Reader
     default: Any
+    shown_default: str  # how the README shows the default
     doc: str
 
 
@@ -182,52 +183,76 @@ def _break(node: yaml.Node, ctx: Context, what: str) -> Any:
 
 
 MATCH_KEYS = (
-    Key("host", _globs(ignore_case=True), None,
+    Key("host", _globs(ignore_case=True), None, "any",
         "Glob or list of globs for the request's host name (no port); case-insensitive."),
-    Key("path", _globs(ignore_case=False), None,
+    Key("path", _globs(ignore_case=False), None, "any",
         "Glob or list of globs for the path without the query; `*` also crosses `/`."),
-    Key("method", _upper_methods, None,
+    Key("method", _upper_methods, None, "any",
         "Method or list of methods; for a preflight, the method it announces. Case-insensitive."),
-    Key("origin", _globs(ignore_case=True), None,
-        "Glob or list of globs for the request's `Origin` header (`null` included)."),
-    Key("preflight", boolean, None,
-        "`true`: only preflights (OPTIONS with Access-Control-Request-Method); `false`: only the rest."),
-    Key("filter", _filter, None,
+    Key("origin", _globs(ignore_case=True), None, "any, or none",
+        "Glob or list of globs for the request's `Origin` header (`null` included); a request "
+        "without Origin never matches it."),
+    Key("preflight", boolean, None, "both",
+        "`true`: only preflights (OPTIONS with Origin and Access-Control-Request-Method); "
+        "`false`: only the rest."),
+    Key("filter", _filter, None, "none",
         "Any mitmproxy filter expression, e.g. `~m PUT & ~h X-Debug`."),
 )
 
 ALLOW_KEYS = (
-    Key("origins", _keyword_or(("reflect", "*"), _origin_globs), "reflect",
-        "`reflect` echoes the request's Origin; `\"*\"` allows any; a list of origin globs allows "
-        "those only (others get no CORS headers at all)."),
-    Key("credentials", boolean, True,
-        "Send `Access-Control-Allow-Credentials: true`; every `*` is then spelled out, since "
-        "browsers read it literally under credentials."),
-    Key("methods", _keyword_or(("reflect", "*"), _methods), "reflect",
+    Key("origins", _keyword_or(("reflect", "*"), _origin_globs), "reflect", "`reflect`",
+        "`reflect` echoes the request's Origin; `\"*\"` allows any; a glob or list of origin "
+        "globs allows those only (others get no CORS headers at all, as from a strict server)."),
+    Key("credentials", boolean, True, "`true`",
+        "Send `Access-Control-Allow-Credentials: true`. Every `*` is then spelled out (the "
+        "origin, method, headers or header names), since browsers read it literally under "
+        "credentials."),
+    Key("methods", _keyword_or(("reflect", "*"), _methods), "reflect", "`reflect`",
         "`reflect` echoes the method a preflight asks for; `\"*\"`; or a list."),
-    Key("headers", _keyword_or(("reflect", "*"), _header_names), "reflect",
+    Key("headers", _keyword_or(("reflect", "*"), _header_names), "reflect", "`reflect`",
         "`reflect` echoes the headers a preflight asks for (Authorization included); `\"*\"`; "
         "or a list."),
-    Key("expose", _expose, None,
-        "Response headers page scripts may read: `\"*\"` or a list (`[]` for none); by default "
-        "every header of the response itself."),
-    Key("max_age", non_negative_int, None,
-        "Seconds a browser may cache the preflight (`Access-Control-Max-Age`); unset by default "
-        "(Chromium then caches 5 s)."),
-    Key("private_network", boolean, False,
-        "Answer a legacy private-network preflight with `Access-Control-Allow-Private-Network: true`."),
-    Key("preflight", _preflight_mode, "answer",
+    Key("expose", _expose, None, "the response's own",
+        "Response headers page scripts may read (`Access-Control-Expose-Headers`): `\"*\"` or "
+        "a list, `[]` for none; by default every header of the response itself."),
+    Key("max_age", non_negative_int, None, "unset",
+        "Seconds a browser may cache the preflight (`Access-Control-Max-Age`); unset, Chromium "
+        "caches 5 s."),
+    Key("private_network", boolean, False, "`false`",
+        "Answer a legacy private-network preflight with `Access-Control-Allow-Private-Network: "
+        "true`."),
+    Key("preflight", _preflight_mode, "answer", "`answer`",
         "`answer`: the proxy replies 204 itself and the backend never sees the OPTIONS; "
         "`forward`: the backend answers, its reply is rewritten and a non-2xx status becomes 204."),
 )
 
 RULE_KEYS = (
-    Key("name", text, None, "Required; unique among all loaded rules; shown in every log line."),
-    Key("match", _section(MATCH_KEYS, "match"), None, "Which flows the rule applies to; omitted: all flows."),
-    Key("allow", _section(ALLOW_KEYS, "allow"), None, "Bypass: make the browser accept the response."),
-    Key("strip", _strip, None,
+    Key("name", text, None, "required",
+        "Text, unique among all loaded rules; every log line names it."),
+    Key("match", _section(MATCH_KEYS, "match"), None, "all flows",
+        "Which flows the rule applies to: every key given must match."),
+    Key("allow", _section(ALLOW_KEYS, "allow"), None, "—",
+        "Bypass: the response gets exactly the CORS headers that make the browser accept it."),
+    Key("strip", _strip, None, "—",
         "`all` (every `Access-Control-*` response header) or a list of header names to remove."),
-    Key("set", _set, None,
-        "Header name to value, or to a list of values (one header line each); after `strip`."),
-    Key("break", _break, None, "Reproduce a named CORS failure (see the scenarios)."),
+    Key("set", _set, None, "—",
+        "Header name to a value, or to a list of values (one header line each); applied after "
+        "`strip`, replacing that header."),
+    Key("break", _break, None, "—",
+        "Reproduce a named CORS failure (see the scenarios)."),
 )
+
+
+def reference_tables() -> str:
+    """The README's rule reference, made from the schema so the two cannot drift apart."""
+    sections = (("A rule", RULE_KEYS), ("`match`", MATCH_KEYS), ("`allow`", ALLOW_KEYS))
+    return "\n\n".join(_table(title, keys) for title, keys in sections) + "\n"
+
+
+def _table(title: str, keys: tuple[Key, ...]) -> str:
+    rows = [f"| `{key.name}` | {key.shown_default} | {key.doc} |" for key in keys]
+    return "\n".join([f"{title}:", "", "| key | default | meaning |", "|---|---|---|", *rows])
+
+
+if __name__ == "__main__":
+    print(reference_tables(), end="")
