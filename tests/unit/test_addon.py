@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -47,15 +48,19 @@ def rules_file(tmp_path: Path):
 
 @pytest.fixture
 def configured(rules_file):
-    """An addon configured with a rule file, inside mitmproxy's test context."""
+    """An addon configured with a rule file, inside mitmproxy's test context.
 
-    def make(text: str) -> CorsRules:
-        addon = CorsRules()
-        with taddons.context(addon) as tctx:
+    The context stays open for the whole test: mitmproxy 12 closes its loop on exit.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(text: str) -> CorsRules:
+            addon = CorsRules()
+            tctx = stack.enter_context(taddons.context(addon))
             tctx.configure(addon, cors_rules=[rules_file(text)])
-        return addon
+            return addon
 
-    return make
+        yield make
 
 
 def test_without_rule_files_nothing_changes():
