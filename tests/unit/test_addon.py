@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -228,7 +229,10 @@ def test_a_bad_file_at_startup_logs_one_error_and_loads_nothing(rules_file, capl
 
 
 def run_while_running(addon: CorsRules, body) -> None:
-    """Run ``body(tctx)`` after the running hook, as at run time in mitmproxy."""
+    """Run ``body(tctx)`` after the running hook, as at run time in mitmproxy.
+
+    In a thread of its own: Playwright's session may own this thread's event loop.
+    """
 
     async def scenario():
         with taddons.context(addon) as tctx:
@@ -238,7 +242,19 @@ def run_while_running(addon: CorsRules, body) -> None:
             finally:
                 addon.done()
 
-    asyncio.run(scenario())
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(scenario())
+        except BaseException as e:  # re-raised in the test's own thread
+            errors.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 def test_a_bad_set_at_run_time_is_refused_and_keeps_the_rules(rules_file):

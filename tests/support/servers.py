@@ -1,0 +1,422 @@
+"""Real loopback servers and a real mitmdump process for end-to-end tests.
+
+Everything binds to 127.0.0.1 on a free port, so tests never touch the network
+and can run in parallel with other services on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, TypeVar
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ADDON_PATH = REPO_ROOT / "cors_addon.py"
+STARTUP_TIMEOUT = 15.0
+STARTUP_ERROR = "logged during startup"
+"""mitmproxy prints "Error(s) logged during startup, exiting..." before exiting 1."""
+STARTUP_SETTLE = 0.5
+"""Seconds to watch a freshly listening mitmdump for that late startup failure."""
+
+# Path prefixes of the API server; each selects one backend behaviour.
+PLAIN = "/plain/"
+"""Every method but OPTIONS answers 200 JSON; OPTIONS gets 501 (no handler)."""
+OPTIONS_405 = "/options405/"
+"""Like PLAIN, but OPTIONS answers 405 Method Not Allowed."""
+WRONG_CORS = "/wrongcors/"
+"""Every method, OPTIONS included, answers 200 with wrong CORS headers of its own."""
+
+WRONG_CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "http://wrong.example"),
+    ("Access-Control-Allow-Origin", "http://wrong.example"),
+    ("Access-Control-Allow-Methods", "GET"),
+)
+
+PAGE_HTML = b"""<!doctype html>
+<html><head><meta charset="utf-8">
+<link rel="icon" href="data:,">
+<title>cors test page</title></head>
+<body>cors test page</body></html>
+"""
+
+
+def free_port() -> int:
+    """Ask the kernel for a port that is free right now on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the backend received it, after the proxy."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """First value of a header, case-insensitively, or None."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+class _RecordingHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that keeps a thread-safe log of requests."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._lock = threading.Lock()
+        self._log: list[RecordedRequest] = []
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._log.append(request)
+
+    def snapshot(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._log)
+
+
+class _BaseHandler(BaseHTTPRequestHandler):
+    """Shared plumbing: HTTP/1.1 keep-alive, request recording, quiet logs."""
+
+    protocol_version = "HTTP/1.1"
+    server: _RecordingHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silence per-request stderr lines; tests inspect the recorded log instead."""
+
+    def _record(self) -> RecordedRequest:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers=tuple(self.headers.items()),
+            body=body,
+        )
+        self.server.record(request)
+        return request
+
+    def _reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in extra_headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _ApiHandler(_BaseHandler):
+    """API backend whose behaviour is chosen by the path prefix."""
+
+    def _handle(self) -> None:
+        request = self._record()
+        path = urlsplit(request.path).path
+        if path.startswith(WRONG_CORS):
+            self._reply_json(request, WRONG_CORS_HEADERS)
+        elif path.startswith((PLAIN, OPTIONS_405)):
+            self._reply_json(request, [("X-Total", "42")])
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
+
+    def do_OPTIONS(self) -> None:
+        """Answer OPTIONS per prefix; PLAIN behaves as if no handler existed."""
+        path = urlsplit(self._record().path).path
+        if path.startswith(WRONG_CORS):
+            self._reply(HTTPStatus.OK, b"", "text/plain", WRONG_CORS_HEADERS)
+        elif path.startswith(OPTIONS_405):
+            self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
+        else:
+            # Exactly what BaseHTTPRequestHandler sends for a method it has no
+            # do_* for; we only define do_OPTIONS to record the request first.
+            self.send_error(
+                HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})"
+            )
+
+    def _reply_json(
+        self, request: RecordedRequest, extra_headers: Sequence[tuple[str, str]]
+    ) -> None:
+        payload = {
+            "method": request.method,
+            "path": request.path,
+            "cookie": request.header("Cookie"),
+            "authorization": request.header("Authorization"),
+            "x_test": request.header("X-Test"),
+            "body": request.body.decode("utf-8", "replace"),
+        }
+        self._reply(
+            HTTPStatus.OK,
+            json.dumps(payload).encode(),
+            "application/json",
+            extra_headers,
+        )
+
+
+class _PageHandler(_BaseHandler):
+    """Serves the HTML page whose origin makes the API calls cross-origin."""
+
+    def do_GET(self) -> None:
+        self._record()
+        if urlsplit(self.path).path == "/":
+            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND)
+
+
+_S = TypeVar("_S", bound="_BackgroundServer")
+
+
+class _BackgroundServer:
+    """A recording HTTP server on 127.0.0.1 running in a daemon thread."""
+
+    handler: type[BaseHTTPRequestHandler]
+
+    def __init__(self) -> None:
+        self._server = _RecordingHTTPServer(self.handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            name=f"{type(self).__name__}:{self.port}",
+            daemon=True,
+        )
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Snapshot of every request received so far, in arrival order."""
+        return self._server.snapshot()
+
+    def requests_to(self, path_prefix: str) -> list[RecordedRequest]:
+        """Requests whose path (query included) starts with the prefix."""
+        return [r for r in self.requests if r.path.startswith(path_prefix)]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self: _S) -> _S:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class ApiServer(_BackgroundServer):
+    """Backend API; see PLAIN, OPTIONS_405 and WRONG_CORS for its behaviours."""
+
+    handler = _ApiHandler
+
+
+class PageServer(_BackgroundServer):
+    """Serves the page at `/`; its origin is `base_url`."""
+
+    handler = _PageHandler
+
+
+def find_mitmdump() -> Path:
+    """mitmdump from this interpreter's venv first, so versions match the tests."""
+    candidate = Path(sys.executable).parent / "mitmdump"
+    if candidate.is_file():
+        return candidate
+    found = shutil.which("mitmdump")
+    if found is None:
+        raise FileNotFoundError(
+            f"mitmdump not found next to {sys.executable} or on PATH: pip install mitmproxy"
+        )
+    return Path(found)
+
+
+def mitmdump_command(
+    rule_files: Sequence[Path],
+    port: int,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """Command line for mitmdump with the addon, listening on loopback only."""
+    command = [
+        str(find_mitmdump()),
+        "-s", str(ADDON_PATH),
+        "--listen-host", "127.0.0.1",
+        "-p", str(port),
+        "--set", "connection_strategy=lazy",
+    ]
+    for rule_file in rule_files:
+        command += ["--set", f"cors_rules={rule_file}"]
+    return command + list(extra_args)
+
+
+class MitmdumpProcess:
+    """A mitmdump subprocess whose combined stdout+stderr is captured live."""
+
+    def __init__(self, command: list[str], port: int) -> None:
+        self.command = command
+        self.port = port
+        self._lock = threading.Lock()
+        self._chunks: list[str] = []
+        self._popen = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self._popen.stdout is not None
+        self._reader = threading.Thread(
+            target=self._pump, args=(self._popen.stdout,), daemon=True
+        )
+        self._reader.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._lock:
+                self._chunks.append(line)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def output(self) -> str:
+        """Everything mitmdump printed so far (stdout and stderr interleaved)."""
+        with self._lock:
+            return "".join(self._chunks)
+
+    def wait_until_listening(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Block until the proxy port accepts connections and startup has settled.
+
+        mitmproxy opens its port before its last startup error check (script
+        errors surface there), so a listening port alone is not success.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._accepts_connections():
+            self._fail_if_startup_failed()
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"mitmdump did not listen on port {self.port} within {timeout}s.\n"
+                    f"command: {self.command}\noutput:\n{self.output()}"
+                )
+            time.sleep(0.05)
+        time.sleep(STARTUP_SETTLE)
+        self._fail_if_startup_failed()
+
+    def _accepts_connections(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
+    def _fail_if_startup_failed(self) -> None:
+        if STARTUP_ERROR in self.output() and self.returncode is None:
+            with suppress(subprocess.TimeoutExpired):
+                self._popen.wait(timeout=5)
+        if self.returncode is not None or STARTUP_ERROR in self.output():
+            self._reader.join(timeout=2)
+            raise RuntimeError(
+                f"mitmdump failed to start (exit status {self.returncode}).\n"
+                f"command: {self.command}\noutput:\n{self.output()}"
+            )
+
+    def wait_for_exit(self, timeout: float) -> int:
+        """Wait for the process to end by itself; fail with the output if it does not."""
+        try:
+            returncode = self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"mitmdump was expected to exit but still runs after {timeout}s.\n"
+                f"command: {self.command}\noutput:\n{self.output()}"
+            ) from None
+        self._reader.join(timeout=2)
+        return returncode
+
+    def stop(self) -> None:
+        """Terminate (then kill if needed) and collect the remaining output."""
+        if self._popen.poll() is None:
+            self._popen.terminate()
+            try:
+                self._popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._popen.kill()
+                self._popen.wait()
+        self._reader.join(timeout=2)
+        if self._popen.stdout is not None:
+            self._popen.stdout.close()
+
+
+@contextmanager
+def running_mitmdump(
+    rule_files: Sequence[Path],
+    extra_args: Sequence[str] = (),
+    *,
+    timeout: float = STARTUP_TIMEOUT,
+) -> Iterator[MitmdumpProcess]:
+    """Run mitmdump with the addon and rule files for the duration of the block."""
+    port = free_port()
+    proxy = MitmdumpProcess(mitmdump_command(rule_files, port, extra_args), port)
+    try:
+        proxy.wait_until_listening(timeout)
+        yield proxy
+    finally:
+        proxy.stop()
+        # Captured by pytest and shown only when the test fails.
+        print(f"--- mitmdump on port {port} printed ---\n{proxy.output()}")
+
+
+def run_mitmdump_expecting_failure(
+    rule_files: Sequence[Path],
+    timeout: float = STARTUP_TIMEOUT,
+    extra_args: Sequence[str] = (),
+) -> tuple[int, str]:
+    """Start mitmdump with rule files that should make it refuse to start.
+
+    Returns (returncode, output). If it keeps running past `timeout` the helper
+    fails with its output, since a bad rule file must stop startup.
+    """
+    port = free_port()
+    proxy = MitmdumpProcess(mitmdump_command(rule_files, port, extra_args), port)
+    try:
+        returncode = proxy.wait_for_exit(timeout)
+    finally:
+        proxy.stop()
+    return returncode, proxy.output()
