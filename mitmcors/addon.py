@@ -17,15 +17,16 @@ from collections.abc import Callable, Sequence
 from mitmproxy import command, ctx, exceptions, http
 
 from mitmcors import cors
-from mitmcors.rules import Allow, Rewrite, Rule, RuleError, RuleSet, Target, load_files
+from mitmcors.actions import Outcome, preflight_answer, response_rewrite
+from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
 
 logger = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification stamps
 
-# flow.metadata keys: which rule answered a preflight, and which must repair its status.
+# flow.metadata keys: which rule answered a preflight; the status a response must get.
 ANSWERED = "cors_answered_by"
-REPAIR_STATUS = "cors_repair_status"
+NEW_STATUS = "cors_new_status"
 
 Fields = list[tuple[str, str]]
 Stamps = tuple[tuple[int, int, int] | None, ...]
@@ -121,20 +122,21 @@ class CorsRules:
 
     @_flow_hook
     def request(self, flow: http.HTTPFlow) -> None:
-        """Answer a preflight at the proxy when an allow rule says so."""
+        """Answer a preflight at the proxy when the matching rule says so."""
         if flow.response or flow.error or not flow.live:
             return
         target = _target(flow)
         if not target.cors.preflight:
             return
         rule = self.rules.first_match(target)
-        if rule is None or not isinstance(rule.action, Allow) or rule.action.preflight != "answer":
+        outcome = rule and preflight_answer(rule.action, target.cors, flow.request.pretty_url)
+        if not outcome:
             return
-        fields = cors.allow_response(rule.action.policy, target.cors, [])
-        response = http.Response.make(204, b"", [_encode(field) for field in fields])
+        status = outcome.status or 204
+        headers = [_encode(field) for field in outcome.fields]
         flow.metadata[ANSWERED] = rule.name
-        flow.response = response
-        _log_change(rule, flow, "answered the preflight with 204", [], fields)
+        flow.response = http.Response.make(status, b"", headers)
+        _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
 
     @_flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -145,24 +147,31 @@ class CorsRules:
         rule = self.rules.first_match(target)
         if rule is None:
             return
-        before = [_decode(field) for field in flow.response.headers.fields]
-        after, repair = _rewritten(rule, target, before, flow.response.status_code)
-        if after == before and not repair:
+        response = flow.response
+        before = [_decode(field) for field in response.headers.fields]
+        outcome = response_rewrite(rule.action, target.cors, flow.request.pretty_url, before, response.status_code)
+        if outcome.fields == before and outcome.status is None:
             return
-        what = f"rewrote the response ({flow.response.status_code} -> 204)" if repair else "rewrote the response"
-        if repair:
-            flow.metadata[REPAIR_STATUS] = rule.name
-        flow.response.headers = http.Headers([_encode(field) for field in after])
-        _log_change(rule, flow, what, before, after)
+        what = outcome.what
+        if outcome.status is not None:
+            what += f" ({response.status_code} -> {outcome.status})"
+            flow.metadata[NEW_STATUS] = outcome.status
+        response.headers = http.Headers([_encode(field) for field in outcome.fields])
+        _log_change(rule, flow, outcome, what, before)
 
     @_flow_hook
     def response(self, flow: http.HTTPFlow) -> None:
-        """Give a forwarded preflight the 2xx status browsers demand (announced earlier)."""
-        if REPAIR_STATUS not in flow.metadata or not flow.response:
+        """Give a response the status announced when its headers were rewritten.
+
+        Done once the body is in: the new status (204, a redirect, an error) comes
+        with an empty body, and changing it earlier would confuse the body's framing.
+        """
+        status = flow.metadata.get(NEW_STATUS)
+        if status is None or not flow.response:
             return
         response = flow.response
         response.headers.pop("transfer-encoding", None)
-        response.status_code = 204
+        response.status_code = status
         response.content = b""
 
 
@@ -192,20 +201,9 @@ def _target(flow: http.HTTPFlow) -> Target:
         preflight=preflight,
         header_names=cors.requested_header_names(headers.get(cors.REQUEST_HEADERS)) if preflight else (),
         private_network=preflight and headers.get(cors.REQUEST_PRIVATE_NETWORK, "").lower() == "true",
+        carries_cookie="cookie" in headers,
     )
     return Target(request.host, request.path.partition("?")[0], cors_request, flow)
-
-
-def _rewritten(rule: Rule, target: Target, fields: Fields, status: int) -> tuple[Fields, bool]:
-    """The response's new headers, and whether its status must become 204."""
-    action = rule.action
-    if isinstance(action, Rewrite):
-        return action.apply(fields), False
-    assert isinstance(action, Allow)
-    after = cors.allow_response(action.policy, target.cors, fields)
-    granted = any(name == cors.ALLOW_ORIGIN for name, _ in after)
-    repair = target.cors.preflight and granted and not 200 <= status < 300
-    return after, repair
 
 
 def _decode(field: tuple[bytes, bytes]) -> tuple[str, str]:
@@ -219,14 +217,17 @@ def _encode(field: tuple[str, str]) -> tuple[bytes, bytes]:
     return name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
 
 
-def _log_change(rule: Rule, flow: http.HTTPFlow, what: str, before: Fields, after: Fields) -> None:
-    """One line per changed flow: the rule, what it did, and the header difference."""
+def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, before: Fields) -> None:
+    """One line per changed flow: the rule, what it did, the header difference, and
+    why the flow may not show what the rule intends."""
     request = flow.request
     origin = request.headers.get("origin", "no origin")
+    after = outcome.fields
     removed = [f"-{name}: {value}" for name, value in before if (name, value) not in after]
     added = [f"+{name}: {value}" for name, value in after if (name, value) not in before]
     changes = "; ".join(removed + added) or "headers unchanged"
+    caveat = f" [may not show: {outcome.caveat}]" if outcome.caveat else ""
     logger.info(
-        "cors: rule %r %s for %s %s (origin %s): %s",
-        rule.name, what, request.method, request.pretty_url, origin, changes,
+        "cors: rule %r %s for %s %s (origin %s): %s%s",
+        rule.name, what, request.method, request.pretty_url, origin, changes, caveat,
     )

@@ -25,6 +25,14 @@ REQUEST_PRIVATE_NETWORK = "Access-Control-Request-Private-Network"
 
 CORS_HEADER_PREFIX = "access-control-"
 
+SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+
+# Response headers a page may always read, exposed or not (Fetch: CORS-safelisted).
+SAFELISTED_RESPONSE_HEADERS = frozenset(
+    {"cache-control", "content-language", "content-length", "content-type", "expires",
+     "last-modified", "pragma"}
+)
+
 # Response headers a page may never read, whatever Expose-Headers says (Fetch: forbidden
 # response-header names); listing them would only mislead whoever reads the headers.
 NEVER_EXPOSED = frozenset({"set-cookie", "set-cookie2"})
@@ -70,7 +78,8 @@ class CorsRequest:
     """What the CORS protocol needs to know of a request.
 
     For a preflight, ``method`` and ``header_names`` are what it announces
-    (Access-Control-Request-Method/-Headers), not the OPTIONS itself.
+    (Access-Control-Request-Method/-Headers), not the OPTIONS itself. The credentials
+    mode is not on the wire; a Cookie header is the one proof of it.
     """
 
     origin: str | None
@@ -78,6 +87,7 @@ class CorsRequest:
     preflight: bool
     header_names: tuple[str, ...] = ()
     private_network: bool = False
+    carries_cookie: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Union
 
 import yaml
 
 from mitmcors import cors
+from mitmcors.scenarios import Scenario
 from mitmcors.schema import RULE_KEYS, Globs, read_section
 from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
 
-__all__ = ["Allow", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
+__all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
 
 
 class Target(NamedTuple):
@@ -93,7 +94,17 @@ class Rewrite:
         return self.strip is not None and name in self.strip
 
 
-Action = Union[Allow, Rewrite]
+@dataclass(frozen=True)
+class Break:
+    """Reproduce a named failure: the allow defaults make the exchange correct for the
+    request, then the scenario injects its one fault."""
+
+    scenario: Scenario
+    options: Mapping[str, Any]
+    policy: cors.AllowPolicy = cors.AllowPolicy()
+
+
+Action = Union[Allow, Rewrite, Break]
 
 
 class Rule(NamedTuple):
@@ -244,4 +255,7 @@ def _action(values: dict[str, Any], node: yaml.Node, ctx: Context) -> Action:
     if values["allow"] is not None:
         allow = dict(values["allow"])
         return Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow))
+    if values["break"] is not None:
+        scenario, options = values["break"]
+        return Break(scenario, options)
     return Rewrite(strip=values["strip"], set=values["set"] or ())

@@ -16,11 +16,12 @@ import yaml
 
 from mitmcors import cors
 from mitmcors.globs import compile_globs, is_literal
+from mitmcors.scenarios import SCENARIOS, Scenario
 from mitmcors.yamlnodes import (
     Context,
     boolean,
     choice,
-    is_null,
+    did_you_mean,
     mapping_items,
     non_negative_int,
     scalar_text,
@@ -166,20 +167,73 @@ def _any_keys(node: yaml.Node, ctx: Context, what: str):
 
 def _header_values(node: yaml.Node, ctx: Context, what: str) -> tuple[str, ...]:
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    values = []
-    for item in items:
-        value = scalar_text(item, ctx, what)
-        bad = cors.unsafe_value_character(value)
-        if bad is not None:
-            raise ctx.error(item, f"{what}: the value contains the control character {bad!r}")
-        values.append(value)
-    return tuple(values)
+    return tuple(_safe_value(scalar_text(item, ctx, what), item, ctx, what) for item in items)
 
 
-def _break(node: yaml.Node, ctx: Context, what: str) -> Any:
-    name = node.value if isinstance(node, yaml.ScalarNode) and not is_null(node) else None
-    shown = repr(name) if name else "no scenario"
-    raise ctx.error(node, f"{what}: unknown scenario {shown}; no failure scenarios exist yet")
+def _safe_value(value: str, node: yaml.Node, ctx: Context, what: str) -> str:
+    """A header value that cannot split or truncate the response on the wire."""
+    bad = cors.unsafe_value_character(value)
+    if bad is not None:
+        raise ctx.error(node, f"{what}: the value contains the control character {bad!r}")
+    return value
+
+
+def _break(node: yaml.Node, ctx: Context, what: str) -> tuple[Scenario, dict[str, Any]]:
+    """``break: NAME`` or ``break: {scenario: NAME, option: value, ...}``."""
+    if not isinstance(node, yaml.MappingNode):
+        return _scenario(node, ctx, what), {}
+    named = [value for key, value in node.value if isinstance(key, yaml.ScalarNode) and key.value == "scenario"]
+    if not named:
+        raise ctx.error(node, f"{what} needs 'scenario: NAME' when it is a mapping")
+    scenario = _scenario(named[0], ctx, f"{what}.scenario")
+    options: dict[str, Any] = {}
+    context = f"break ({scenario.name})"
+    for key, _, value in mapping_items(node, ctx, context, ["scenario", *scenario.options]):
+        if key != "scenario":
+            options[key] = _SCENARIO_OPTIONS[key](value, ctx, f"{what}.{key}", scenario)
+    return scenario, options
+
+
+def _scenario(node: yaml.Node, ctx: Context, what: str) -> Scenario:
+    name = text(node, ctx, what)
+    if name not in SCENARIOS:
+        hint = did_you_mean(name, list(SCENARIOS)) or f"; scenarios: {', '.join(SCENARIOS)}"
+        raise ctx.error(node, f"{what}: unknown scenario {name!r}{hint}")
+    return SCENARIOS[name]
+
+
+def _status(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> int:
+    allowed = REDIRECT_STATUSES if scenario.name == "preflight-disallowed-redirect" else range(400, 600)
+    status = non_negative_int(node, ctx, what)
+    if status not in allowed:
+        shown = ", ".join(map(str, allowed)) if allowed is REDIRECT_STATUSES else "400 to 599"
+        raise ctx.error(node, f"{what} must be one of {shown} for {scenario.name}, got {status}")
+    return status
+
+
+def _header_value(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> str:
+    return _safe_value(text(node, ctx, what), node, ctx, what)
+
+
+def _header_name(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> str:
+    name = text(node, ctx, what)
+    if not cors.is_token(name):
+        raise ctx.error(node, f"{what}: {name!r} is not a valid header name")
+    return name
+
+
+def _form(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> str:
+    return choice(node, ctx, what, ("two-lines", "one-line"))
+
+
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_SCENARIO_OPTIONS: dict[str, Callable[[yaml.Node, Context, str, Scenario], Any]] = {
+    "origin": _header_value,
+    "location": _header_value,
+    "status": _status,
+    "header": _header_name,
+    "form": _form,
+}
 
 
 MATCH_KEYS = (
@@ -239,7 +293,8 @@ RULE_KEYS = (
         "Header name to a value, or to a list of values (one header line each); applied after "
         "`strip`, replacing that header."),
     Key("break", _break, None, "—",
-        "Reproduce a named CORS failure (see the scenarios)."),
+        "Reproduce a named CORS failure: a scenario name, or `{scenario: NAME, option: value}` "
+        "(see the scenarios)."),
 )
 
 

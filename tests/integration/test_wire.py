@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import http.client
 import time
 from pathlib import Path
 
 import pytest
 
 from support.servers import OPTIONS_405, PLAIN, WRONG_CORS, run_mitmdump_expecting_failure, running_mitmdump
+from support.wire import ORIGIN, PREFLIGHT, send, values
 
 pytestmark = pytest.mark.integration
 
-ORIGIN = "http://127.0.0.1:3000"
-PREFLIGHT = {"Origin": ORIGIN, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type,x-test"}
 BYPASS = "rules:\n  - name: bypass\n    allow: {}\n"
 REPO_RULES = sorted((Path(__file__).parents[2] / "rules").glob("*.yaml"))
-
-
-def send(proxy, method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
-    """One request through the proxy; every response header line, duplicates included."""
-    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-    try:
-        connection.request(method, url, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.getheaders(), response.read()
-    finally:
-        connection.close()
-
-
-def values(headers: list[tuple[str, str]], name: str) -> list[str]:
-    return [value for key, value in headers if key.lower() == name.lower()]
 
 
 def cors_names(headers: list[tuple[str, str]]) -> list[str]:

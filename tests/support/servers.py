@@ -38,6 +38,9 @@ OPTIONS_405 = "/options405/"
 """Like PLAIN, but OPTIONS answers 405 Method Not Allowed."""
 WRONG_CORS = "/wrongcors/"
 """Every method, OPTIONS included, answers 200 with wrong CORS headers of its own."""
+GOOD_CORS = "/goodcors/"
+"""A backend with perfect CORS: it echoes the Origin, allows credentials, grants what a
+preflight asks for (204) and exposes X-Total."""
 
 WRONG_CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "http://wrong.example"),
@@ -138,6 +141,9 @@ class _ApiHandler(_BaseHandler):
         path = urlsplit(request.path).path
         if path.startswith(WRONG_CORS):
             self._reply_json(request, WRONG_CORS_HEADERS)
+        elif path.startswith(GOOD_CORS):
+            self._reply_json(request, [("X-Total", "42"), *_good_cors_headers(request), (
+                "Access-Control-Expose-Headers", "X-Total")])
         elif path.startswith((PLAIN, OPTIONS_405)):
             self._reply_json(request, [("X-Total", "42")])
         else:
@@ -147,9 +153,16 @@ class _ApiHandler(_BaseHandler):
 
     def do_OPTIONS(self) -> None:
         """Answer OPTIONS per prefix; PLAIN behaves as if no handler existed."""
-        path = urlsplit(self._record().path).path
+        request = self._record()
+        path = urlsplit(request.path).path
         if path.startswith(WRONG_CORS):
             self._reply(HTTPStatus.OK, b"", "text/plain", WRONG_CORS_HEADERS)
+        elif path.startswith(GOOD_CORS):
+            granted = [
+                ("Access-Control-Allow-Methods", request.header("Access-Control-Request-Method") or "GET"),
+                ("Access-Control-Allow-Headers", request.header("Access-Control-Request-Headers") or ""),
+            ]
+            self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain", [*_good_cors_headers(request), *granted])
         elif path.startswith(OPTIONS_405):
             self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
         else:
@@ -176,6 +189,14 @@ class _ApiHandler(_BaseHandler):
             "application/json",
             extra_headers,
         )
+
+
+def _good_cors_headers(request: RecordedRequest) -> list[tuple[str, str]]:
+    """What a correctly configured backend sends: the request's own origin, credentials."""
+    origin = request.header("Origin")
+    if origin is None:
+        return []
+    return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
 
 
 class _PageHandler(_BaseHandler):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mitmcors.rules import Allow, Rewrite, load_files
+from mitmcors.rules import Allow, Break, Match, Rewrite, load_files
 
 RULES_DIR = Path(__file__).parents[2] / "rules"
 EXAMPLES = sorted(RULES_DIR.glob("*.yaml"))
@@ -56,3 +56,19 @@ def test_bypass_dev_origins_allows_local_origins_only():
     policy = example("bypass-dev-origins.yaml").action.policy
     assert policy.allows_origin("http://localhost:5173") and policy.allows_origin("http://127.0.0.1:8000")
     assert not policy.allows_origin("https://evil.test") and policy.max_age == 600
+
+
+@pytest.mark.parametrize(
+    "name, scenario, options",
+    [
+        ("double-allow-origin.yaml", "multiple-allow-origin-values", {}),
+        ("preflight-behind-auth.yaml", "preflight-invalid-status", {"status": 401}),
+        ("forgotten-custom-header.yaml", "header-disallowed-by-preflight-response", {"header": "X-Request-Id"}),
+        ("wildcard-with-cookies.yaml", "wildcard-origin-not-allowed", {}),
+    ],
+)
+def test_bug_examples_break_one_thing_on_every_flow(name, scenario, options):
+    rule = example(name)
+    assert isinstance(rule.action, Break) and rule.action.scenario.name == scenario
+    assert dict(rule.action.options) == options
+    assert rule.match == Match(), "a break rule must own the preflight and the response alike"

@@ -9,6 +9,7 @@ from mitmproxy.test import tflow, tutils
 
 from mitmcors import cors
 from mitmcors.rules import Allow, Rewrite, RuleError, RuleSet, Target, load_files, parse_rules
+from mitmcors.scenarios import SCENARIOS
 from mitmcors.schema import reference_tables
 
 BAD_FILES = [
@@ -45,7 +46,7 @@ BAD_FILES = [
     pytest.param("rules:\n  - name: a\n    match: {host: x}\n", "r.yaml:2: rule 'a': the rule has no action; give one of: allow, strip/set, break", id="no-action"),
     pytest.param("rules:\n  - name: a\n    allow: {}\n    strip: all\n", "r.yaml:2: rule 'a': the rule has more than one action (allow, strip); give exactly one", id="two-actions"),
     pytest.param("rules:\n  - name: a\n    allow: {}\n    allow: {}\n", "r.yaml:4: rule 'a': key 'allow' appears twice in the rule", id="repeated-key"),
-    pytest.param("rules:\n  - name: a\n    break: no-such-thing\n", "r.yaml:3: rule 'a': break: unknown scenario 'no-such-thing'; no failure scenarios exist yet", id="unknown-scenario"),
+    pytest.param("rules:\n  - name: a\n    break: no-such-thing\n", "r.yaml:3: rule 'a': break: unknown scenario 'no-such-thing'; scenarios: " + ", ".join(SCENARIOS), id="unknown-scenario"),
     pytest.param("rules:\n  - name: a\n    allow: {}\n  - name: a\n    strip: all\n", "r.yaml:4: rule 'a': the name is already used by the rule at r.yaml:2", id="duplicate-name"),
 ]
 

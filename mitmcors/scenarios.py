@@ -1,0 +1,296 @@
+"""Named CORS failures: each injects exactly one fault into an otherwise correct answer.
+
+A scenario's name is the kebab-case form of the error kind Chromium reports (DevTools'
+``Network.CorsError``), so the word in the rule file is the word in DevTools. The addon
+first makes the exchange correct for the request (the allow defaults), then hands that
+answer to the scenario, which breaks one thing. Pure: no mitmproxy import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mitmcors.cors import (
+    ALLOW_CREDENTIALS,
+    ALLOW_HEADERS,
+    ALLOW_METHODS,
+    ALLOW_ORIGIN,
+    EXPOSE_HEADERS,
+    SAFELISTED_METHODS,
+    SAFELISTED_RESPONSE_HEADERS,
+    CorsRequest,
+)
+
+Fields = list[tuple[str, str]]
+Options = Mapping[str, Any]
+
+OTHER_ORIGIN = "https://other-origin.invalid"
+INVALID_ORIGIN = "not-an-origin"  # no scheme: does not parse as a URL, has no space or comma
+CREDENTIALED_ONLY = (
+    "shows only on a credentialed request (credentials: 'include'), and that is not on the wire"
+)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A correct answer the addon built, and what it answers."""
+
+    request: CorsRequest
+    url: str
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Faulted:
+    """The answer with its one fault: new headers, maybe a new status, and a caveat
+    saying why this particular flow may not show the failure."""
+
+    fields: Fields
+    status: int | None = None
+    caveat: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str | None  # Chromium's CorsError; None where the browser reports no error
+    on_preflight: bool  # faults the preflight (else the actual response)
+    chromium_says: str  # after "Access to fetch at ... has been blocked by CORS policy: "
+    imitates: str
+    fix: str
+    options: tuple[str, ...]
+    inject: Callable[[Exchange, Options], Faulted]
+
+
+def kebab(kind: str) -> str:
+    """'PreflightInvalidStatus' -> 'preflight-invalid-status'."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+
+
+def _replaced(fields: Fields, name: str, values: list[str]) -> Fields:
+    kept = [(key, value) for key, value in fields if key.lower() != name.lower()]
+    return kept + [(name, value) for value in values]
+
+
+def _without(fields: Fields, name: str) -> Fields:
+    return _replaced(fields, name, [])
+
+
+def _value(fields: Fields, name: str) -> str | None:
+    return next((value for key, value in fields if key.lower() == name.lower()), None)
+
+
+def _credentials_caveat(request: CorsRequest) -> str | None:
+    """The credentials mode is not on the wire; a Cookie header proves it, nothing disproves it."""
+    if request.preflight:
+        return f"{CREDENTIALED_ONLY}; a preflight never carries cookies"
+    return None if request.carries_cookie else f"{CREDENTIALED_ONLY}; this request carries no Cookie"
+
+
+def _missing_allow_origin(exchange: Exchange, options: Options) -> Faulted:
+    return Faulted(_without(exchange.fields, ALLOW_ORIGIN))
+
+
+def _allow_origin_mismatch(exchange: Exchange, options: Options) -> Faulted:
+    other = options.get("origin", OTHER_ORIGIN)
+    caveat = "the given origin is the request's own" if other == exchange.request.origin else None
+    return Faulted(_replaced(exchange.fields, ALLOW_ORIGIN, [other]), caveat=caveat)
+
+
+def _multiple_allow_origin_values(exchange: Exchange, options: Options) -> Faulted:
+    origin = exchange.request.origin or ""
+    if options.get("form", "two-lines") == "two-lines":
+        values = [origin, origin]  # as when a reverse proxy and the app both add it
+    else:
+        values = [f"{origin}, {OTHER_ORIGIN}"]
+    return Faulted(_replaced(exchange.fields, ALLOW_ORIGIN, values))
+
+
+def _invalid_allow_origin_value(exchange: Exchange, options: Options) -> Faulted:
+    return Faulted(_replaced(exchange.fields, ALLOW_ORIGIN, [INVALID_ORIGIN]))
+
+
+def _wildcard_origin_not_allowed(exchange: Exchange, options: Options) -> Faulted:
+    fields = _replaced(_replaced(exchange.fields, ALLOW_ORIGIN, ["*"]), ALLOW_CREDENTIALS, ["true"])
+    return Faulted(fields, caveat=_credentials_caveat(exchange.request))
+
+
+def _invalid_allow_credentials(exchange: Exchange, options: Options) -> Faulted:
+    return Faulted(_without(exchange.fields, ALLOW_CREDENTIALS), caveat=_credentials_caveat(exchange.request))
+
+
+def _invalid_status(exchange: Exchange, options: Options) -> Faulted:
+    return Faulted(exchange.fields, status=options.get("status", 403))
+
+
+def _disallowed_redirect(exchange: Exchange, options: Options) -> Faulted:
+    location = options.get("location", exchange.url)
+    return Faulted(_replaced(exchange.fields, "Location", [location]), status=options.get("status", 301))
+
+
+def _method_disallowed(exchange: Exchange, options: Options) -> Faulted:
+    method = exchange.request.method
+    others = [allowed for allowed in ("GET", "HEAD", "POST") if allowed != method]
+    caveat = f"{method} always passes the method check" if method in SAFELISTED_METHODS else None
+    return Faulted(_replaced(exchange.fields, ALLOW_METHODS, [", ".join(others)]), caveat=caveat)
+
+
+def _header_disallowed(exchange: Exchange, options: Options) -> Faulted:
+    requested = exchange.request.header_names
+    named = options.get("header", "").lower()
+    allowed = [name for name in requested if named and name != named]
+    if named and named not in requested:
+        caveat: str | None = f"the preflight does not ask for {named}"
+    else:
+        caveat = None if requested else "the preflight asks for no headers"
+    values = [", ".join(allowed)] if allowed else []
+    return Faulted(_replaced(exchange.fields, ALLOW_HEADERS, values), caveat=caveat)
+
+
+def _invalid_allow_methods(exchange: Exchange, options: Options) -> Faulted:
+    # A space-separated list: a real misconfiguration, and no longer a list of tokens.
+    methods = dict.fromkeys(["GET", "POST", exchange.request.method])
+    return Faulted(_replaced(exchange.fields, ALLOW_METHODS, [" ".join(methods)]))
+
+
+def _invalid_allow_headers(exchange: Exchange, options: Options) -> Faulted:
+    names = dict.fromkeys([*exchange.request.header_names, "content-type", "x-requested-with"])
+    return Faulted(_replaced(exchange.fields, ALLOW_HEADERS, [" ".join(names)]))
+
+
+def _header_not_exposed(exchange: Exchange, options: Options) -> Faulted:
+    named = options.get("header", "").lower()
+    if not named:
+        return Faulted(_without(exchange.fields, EXPOSE_HEADERS))
+    exposed = [name.strip() for name in (_value(exchange.fields, EXPOSE_HEADERS) or "").split(",")]
+    kept = [name for name in exposed if name and name.lower() != named]
+    caveat = None
+    if named in SAFELISTED_RESPONSE_HEADERS:
+        caveat = f"{named} is a CORS-safelisted response header, always readable"
+    elif named not in (name.lower() for name in exposed):
+        caveat = f"the response has no {named} header"
+    return Faulted(_replaced(exchange.fields, EXPOSE_HEADERS, [", ".join(kept)] if kept else []), caveat=caveat)
+
+
+PREFLIGHT_PREFIX = "Response to preflight request doesn't pass access control check: "
+
+# Chromium's CorsError, what it prints, the bug it imitates, the fix, options, fault.
+_ORIGIN_FAULTS = (
+    ("MissingAllowOriginHeader",
+     "No 'Access-Control-Allow-Origin' header is present on the requested resource.",
+     "The backend (or its error pages) sends no CORS headers: middleware missing, or skipped "
+     "on this route or status.",
+     "Send `Access-Control-Allow-Origin: <origin>` on every response, errors included.",
+     (), _missing_allow_origin),
+    ("AllowOriginMismatch",
+     "The 'Access-Control-Allow-Origin' header has a value '…' that is not equal to the "
+     "supplied origin.",
+     "A hard-coded origin (production's, or a trailing slash, or http vs https).",
+     "Echo the request's Origin when it is on the allow-list, byte for byte.",
+     ("origin",), _allow_origin_mismatch),
+    ("MultipleAllowOriginValues",
+     "The 'Access-Control-Allow-Origin' header contains multiple values '…', but only one is "
+     "allowed.",
+     "A reverse proxy and the app both add the header, or a list of origins is sent.",
+     "Add the header in one place only, with the one matching origin.",
+     ("form",), _multiple_allow_origin_values),
+    ("InvalidAllowOriginValue",
+     "The 'Access-Control-Allow-Origin' header contains the invalid value '…'.",
+     "A bare host name or a templating mistake instead of a scheme://host[:port] origin.",
+     "Send the full origin, scheme included.",
+     (), _invalid_allow_origin_value),
+    ("WildcardOriginNotAllowed",
+     "The value of the 'Access-Control-Allow-Origin' header in the response must not be the "
+     "wildcard '*' when the request's credentials mode is 'include'.",
+     "`*` kept from a public-API setup while the frontend sends cookies.",
+     "Echo the request's Origin instead of `*` for credentialed requests.",
+     (), _wildcard_origin_not_allowed),
+    ("InvalidAllowCredentials",
+     "The value of the 'Access-Control-Allow-Credentials' header in the response is '' which "
+     "must be 'true' when the request's credentials mode is 'include'.",
+     "Allow-Credentials forgotten (or sent as `TRUE`) while the frontend sends cookies.",
+     "Send `Access-Control-Allow-Credentials: true`, lowercase.",
+     (), _invalid_allow_credentials),
+)
+
+_PREFLIGHT_ONLY = (
+    ("PreflightInvalidStatus", PREFLIGHT_PREFIX + "It does not have HTTP ok status.",
+     "The OPTIONS request hits authentication (401/403), a router without an OPTIONS route "
+     "(404/405/501), or an error.",
+     "Answer OPTIONS before authentication and routing, with 204 (or 200).",
+     ("status",), _invalid_status),
+    ("PreflightDisallowedRedirect", PREFLIGHT_PREFIX + "Redirect is not allowed for a preflight request.",
+     "An http-to-https or trailing-slash redirect, or a login redirect, in front of the API.",
+     "Call the final URL directly, and never redirect OPTIONS.",
+     ("status", "location"), _disallowed_redirect),
+    ("MethodDisallowedByPreflightResponse",
+     "Method … is not allowed by Access-Control-Allow-Methods in preflight response.",
+     "A new PUT/PATCH/DELETE endpoint left out of the allowed methods.",
+     "List the method in `Access-Control-Allow-Methods`.",
+     (), _method_disallowed),
+    ("HeaderDisallowedByPreflightResponse",
+     "Request header field … is not allowed by Access-Control-Allow-Headers in preflight "
+     "response.",
+     "A new custom header (X-Request-Id, Authorization, Content-Type: application/json) left "
+     "out of the allowed headers.",
+     "List the header in `Access-Control-Allow-Headers`.",
+     ("header",), _header_disallowed),
+    ("InvalidAllowMethodsPreflightResponse",
+     "Cannot parse Access-Control-Allow-Methods response header field in preflight response.",
+     "Methods separated by spaces or other characters instead of commas.",
+     "Send a comma-separated list of methods.",
+     (), _invalid_allow_methods),
+    ("InvalidAllowHeadersPreflightResponse",
+     "Cannot parse Access-Control-Allow-Headers response header field in preflight response.",
+     "Header names separated by spaces or other characters instead of commas.",
+     "Send a comma-separated list of header names.",
+     (), _invalid_allow_headers),
+)
+
+
+def _build() -> dict[str, Scenario]:
+    scenarios = [
+        Scenario(kebab(kind), kind, False, says, imitates, fix, options, inject)
+        for kind, says, imitates, fix, options, inject in _ORIGIN_FAULTS
+    ]
+    scenarios += [
+        Scenario(kebab("Preflight" + kind), "Preflight" + kind, True, PREFLIGHT_PREFIX + says,
+                 "As above, on the preflight only: OPTIONS is often answered by another handler "
+                 "or a gateway.", f"{fix} The OPTIONS response needs it too.", options, inject)
+        for kind, says, imitates, fix, options, inject in _ORIGIN_FAULTS
+    ]
+    scenarios += [
+        Scenario(kebab(kind), kind, True, says, imitates, fix, options, inject)
+        for kind, says, imitates, fix, options, inject in _PREFLIGHT_ONLY
+    ]
+    scenarios.append(
+        Scenario("header-not-exposed", None, False,
+                 "(no error: the fetch succeeds, but `response.headers.get(name)` is null)",
+                 "A custom response header (X-Total-Count, ETag for a script) the page must read.",
+                 "List it in `Access-Control-Expose-Headers`.",
+                 ("header",), _header_not_exposed)
+    )
+    return {scenario.name: scenario for scenario in scenarios}
+
+
+SCENARIOS: dict[str, Scenario] = _build()
+
+
+def scenario_table() -> str:
+    """The README's scenario table, made from the registry."""
+    rows = [
+        f"| `{s.name}`{_options_note(s)} | {s.chromium_says} | {s.imitates} | {s.fix} |"
+        for s in SCENARIOS.values()
+    ]
+    return "\n".join(["| scenario | Chromium prints | the bug it imitates | the fix |", "|---|---|---|---|", *rows]) + "\n"
+
+
+def _options_note(scenario: Scenario) -> str:
+    return f" (`{'`, `'.join(scenario.options)}`)" if scenario.options else ""
+
+
+if __name__ == "__main__":
+    print(scenario_table(), end="")
