@@ -24,13 +24,28 @@ logger = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification stamps
 
-# flow.metadata keys: which rule answered a preflight; the status a response must get.
-ANSWERED = "cors_answered_by"
+# flow.metadata keys: the rule that changed a flow; that it answered a preflight itself;
+# the status a response must get.
+CHANGED_BY = "cors_rule"
+ANSWERED = "cors_answered"
 NEW_STATUS = "cors_new_status"
 
 Fields = list[tuple[str, str]]
 Stamps = tuple[tuple[int, int, int] | None, ...]
 Hook = Callable[["CorsRules", http.HTTPFlow], None]
+
+
+def refuse_at_startup(running: bool, message: str) -> None:
+    """Refuse a bad option value in the one clean way each phase allows.
+
+    At run time an OptionsError makes mitmproxy refuse the change (``:set`` in the
+    console) and roll the option back. At startup an OptionsError raised from a script
+    would be printed with a traceback; an error logged instead makes mitmproxy refuse
+    to start, showing just this line.
+    """
+    if running:
+        raise exceptions.OptionsError(message)
+    logger.error("%s", message)
 
 
 def _flow_hook(hook: Hook) -> Hook:
@@ -82,10 +97,7 @@ class CorsRules:
         except RuleError as e:
             if self._running:
                 self._attempted = self._active  # the option is rolled back to it
-                raise exceptions.OptionsError(str(e)) from None
-            # An OptionsError here would be printed with a traceback; an error logged
-            # during startup makes mitmproxy refuse to start with just this line.
-            logger.error("%s", e)
+            refuse_at_startup(self._running, str(e))
 
     def running(self) -> None:
         self._running = True
@@ -134,7 +146,8 @@ class CorsRules:
             return
         status = outcome.status or 204
         headers = [_encode(field) for field in outcome.fields]
-        flow.metadata[ANSWERED] = rule.name
+        flow.metadata[ANSWERED] = True
+        flow.metadata[CHANGED_BY] = rule.name
         flow.response = http.Response.make(status, b"", headers)
         _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
 
@@ -156,6 +169,7 @@ class CorsRules:
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             flow.metadata[NEW_STATUS] = outcome.status
+        flow.metadata[CHANGED_BY] = rule.name
         response.headers = http.Headers([_encode(field) for field in outcome.fields])
         _log_change(rule, flow, outcome, what, before)
 
@@ -188,14 +202,13 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return status.st_mtime_ns, status.st_size, status.st_ino
 
 
-def _target(flow: http.HTTPFlow) -> Target:
-    """What the rules match on, read once from the request."""
-    request = flow.request
+def cors_request(request: http.Request) -> cors.CorsRequest:
+    """What the CORS protocol needs of a request, read once from its headers."""
     headers = request.headers
     origin = headers.get("origin")
     requested_method = headers.get(cors.REQUEST_METHOD)
     preflight = cors.is_preflight(request.method, origin, requested_method)
-    cors_request = cors.CorsRequest(
+    return cors.CorsRequest(
         origin=origin,
         method=requested_method if preflight and requested_method else request.method,
         preflight=preflight,
@@ -203,7 +216,12 @@ def _target(flow: http.HTTPFlow) -> Target:
         private_network=preflight and headers.get(cors.REQUEST_PRIVATE_NETWORK, "").lower() == "true",
         carries_cookie="cookie" in headers,
     )
-    return Target(request.host, request.path.partition("?")[0], cors_request, flow)
+
+
+def _target(flow: http.HTTPFlow) -> Target:
+    """What the rules match on."""
+    request = flow.request
+    return Target(request.host, request.path.partition("?")[0], cors_request(request), flow)
 
 
 def _decode(field: tuple[bytes, bytes]) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from mitmcors.cors import (
     SAFELISTED_RESPONSE_HEADERS,
     CorsRequest,
 )
+from mitmcors.corserrors import KINDS
 
 Fields = list[tuple[str, str]]
 Options = Mapping[str, Any]
@@ -175,103 +176,64 @@ def _header_not_exposed(exchange: Exchange, options: Options) -> Faulted:
     return Faulted(_replaced(exchange.fields, EXPOSE_HEADERS, [", ".join(kept)] if kept else []), caveat=caveat)
 
 
-PREFLIGHT_PREFIX = "Response to preflight request doesn't pass access control check: "
-
-# Chromium's CorsError, what it prints, the bug it imitates, the fix, options, fault.
+# Chromium's CorsError, the bug it imitates, the scenario's options, and its fault.
 _ORIGIN_FAULTS = (
     ("MissingAllowOriginHeader",
-     "No 'Access-Control-Allow-Origin' header is present on the requested resource.",
      "The backend (or its error pages) sends no CORS headers: middleware missing, or skipped "
-     "on this route or status.",
-     "Send `Access-Control-Allow-Origin: <origin>` on every response, errors included.",
-     (), _missing_allow_origin),
+     "on this route or status.", (), _missing_allow_origin),
     ("AllowOriginMismatch",
-     "The 'Access-Control-Allow-Origin' header has a value '…' that is not equal to the "
-     "supplied origin.",
      "A hard-coded origin (production's, or a trailing slash, or http vs https).",
-     "Echo the request's Origin when it is on the allow-list, byte for byte.",
      ("origin",), _allow_origin_mismatch),
     ("MultipleAllowOriginValues",
-     "The 'Access-Control-Allow-Origin' header contains multiple values '…', but only one is "
-     "allowed.",
      "A reverse proxy and the app both add the header, or a list of origins is sent.",
-     "Add the header in one place only, with the one matching origin.",
      ("form",), _multiple_allow_origin_values),
     ("InvalidAllowOriginValue",
-     "The 'Access-Control-Allow-Origin' header contains the invalid value '…'.",
      "A bare host name or a templating mistake instead of a scheme://host[:port] origin.",
-     "Send the full origin, scheme included.",
      (), _invalid_allow_origin_value),
     ("WildcardOriginNotAllowed",
-     "The value of the 'Access-Control-Allow-Origin' header in the response must not be the "
-     "wildcard '*' when the request's credentials mode is 'include'.",
      "`*` kept from a public-API setup while the frontend sends cookies.",
-     "Echo the request's Origin instead of `*` for credentialed requests.",
      (), _wildcard_origin_not_allowed),
     ("InvalidAllowCredentials",
-     "The value of the 'Access-Control-Allow-Credentials' header in the response is '' which "
-     "must be 'true' when the request's credentials mode is 'include'.",
      "Allow-Credentials forgotten (or sent as `TRUE`) while the frontend sends cookies.",
-     "Send `Access-Control-Allow-Credentials: true`, lowercase.",
      (), _invalid_allow_credentials),
 )
 
 _PREFLIGHT_ONLY = (
-    ("PreflightInvalidStatus", PREFLIGHT_PREFIX + "It does not have HTTP ok status.",
+    ("PreflightInvalidStatus",
      "The OPTIONS request hits authentication (401/403), a router without an OPTIONS route "
-     "(404/405/501), or an error.",
-     "Answer OPTIONS before authentication and routing, with 204 (or 200).",
-     ("status",), _invalid_status),
-    ("PreflightDisallowedRedirect", PREFLIGHT_PREFIX + "Redirect is not allowed for a preflight request.",
+     "(404/405/501), or an error.", ("status",), _invalid_status),
+    ("PreflightDisallowedRedirect",
      "An http-to-https or trailing-slash redirect, or a login redirect, in front of the API.",
-     "Call the final URL directly, and never redirect OPTIONS.",
      ("status", "location"), _disallowed_redirect),
     ("MethodDisallowedByPreflightResponse",
-     "Method … is not allowed by Access-Control-Allow-Methods in preflight response.",
-     "A new PUT/PATCH/DELETE endpoint left out of the allowed methods.",
-     "List the method in `Access-Control-Allow-Methods`.",
-     (), _method_disallowed),
+     "A new PUT/PATCH/DELETE endpoint left out of the allowed methods.", (), _method_disallowed),
     ("HeaderDisallowedByPreflightResponse",
-     "Request header field … is not allowed by Access-Control-Allow-Headers in preflight "
-     "response.",
      "A new custom header (X-Request-Id, Authorization, Content-Type: application/json) left "
-     "out of the allowed headers.",
-     "List the header in `Access-Control-Allow-Headers`.",
-     ("header",), _header_disallowed),
+     "out of the allowed headers.", ("header",), _header_disallowed),
     ("InvalidAllowMethodsPreflightResponse",
-     "Cannot parse Access-Control-Allow-Methods response header field in preflight response.",
-     "Methods separated by spaces or other characters instead of commas.",
-     "Send a comma-separated list of methods.",
-     (), _invalid_allow_methods),
+     "Methods separated by spaces or other characters instead of commas.", (), _invalid_allow_methods),
     ("InvalidAllowHeadersPreflightResponse",
-     "Cannot parse Access-Control-Allow-Headers response header field in preflight response.",
-     "Header names separated by spaces or other characters instead of commas.",
-     "Send a comma-separated list of header names.",
-     (), _invalid_allow_headers),
+     "Header names separated by spaces or other characters instead of commas.", (), _invalid_allow_headers),
 )
+_PREFLIGHT_TWIN = "As above, on the preflight only: OPTIONS is often answered by another handler or a gateway."
+
+
+def _scenario(kind_name: str, on_preflight: bool, imitates: str, options: tuple[str, ...],
+              inject: Callable[[Exchange, Options], Faulted]) -> Scenario:
+    kind = KINDS[kind_name]
+    return Scenario(kebab(kind_name), kind_name, on_preflight, kind.message(), imitates,
+                    kind.fix_for(origin="<origin>"), options, inject)
 
 
 def _build() -> dict[str, Scenario]:
-    scenarios = [
-        Scenario(kebab(kind), kind, False, says, imitates, fix, options, inject)
-        for kind, says, imitates, fix, options, inject in _ORIGIN_FAULTS
-    ]
-    scenarios += [
-        Scenario(kebab("Preflight" + kind), "Preflight" + kind, True, PREFLIGHT_PREFIX + says,
-                 "As above, on the preflight only: OPTIONS is often answered by another handler "
-                 "or a gateway.", f"{fix} The OPTIONS response needs it too.", options, inject)
-        for kind, says, imitates, fix, options, inject in _ORIGIN_FAULTS
-    ]
-    scenarios += [
-        Scenario(kebab(kind), kind, True, says, imitates, fix, options, inject)
-        for kind, says, imitates, fix, options, inject in _PREFLIGHT_ONLY
-    ]
+    scenarios = [_scenario(kind, False, *rest) for kind, *rest in _ORIGIN_FAULTS]
+    scenarios += [_scenario("Preflight" + kind, True, _PREFLIGHT_TWIN, *rest[1:]) for kind, *rest in _ORIGIN_FAULTS]
+    scenarios += [_scenario(kind, True, *rest) for kind, *rest in _PREFLIGHT_ONLY]
     scenarios.append(
         Scenario("header-not-exposed", None, False,
                  "(no error: the fetch succeeds, but `response.headers.get(name)` is null)",
                  "A custom response header (X-Total-Count, ETag for a script) the page must read.",
-                 "List it in `Access-Control-Expose-Headers`.",
-                 ("header",), _header_not_exposed)
+                 "list it in `Access-Control-Expose-Headers`", ("header",), _header_not_exposed)
     )
     return {scenario.name: scenario for scenario in scenarios}
 

@@ -47,7 +47,7 @@ VARIANTS = [
 
 def said_pattern(scenario: Scenario) -> re.Pattern[str]:
     """What Chromium prints for the scenario, '…' standing for the values it quotes."""
-    return re.compile(re.escape(scenario.chromium_says).replace("…", ".+?"))
+    return re.compile(re.escape(scenario.chromium_says).replace("…", ".*?"))
 
 
 def rule_yaml(name: str, scenario: str, options: dict[str, Any]) -> str:

@@ -55,5 +55,5 @@ def test_a_flow_that_cannot_show_the_scenario_is_logged(backend, write_rules, sc
     with running_mitmdump([rules]) as proxy:
         status, _, _ = send(proxy, "GET", backend.url(PLAIN + "d"), headers)
     assert status == 200
-    (line,) = [line for line in proxy.output().splitlines() if "rule 'the bug'" in line]
+    (line,) = [line for line in proxy.output().splitlines() if "cors: rule 'the bug'" in line]
     assert line.endswith(caveat)

@@ -12,7 +12,7 @@ import pytest
 from mitmproxy import exceptions, hooks, http
 from mitmproxy.test import taddons, tflow, tutils
 
-from mitmcors.addon import ANSWERED, CorsRules
+from mitmcors.addon import ANSWERED, CHANGED_BY, CorsRules
 
 ORIGIN = "http://localhost:3000"
 PREFLIGHT = {"Origin": ORIGIN, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type,x-test"}
@@ -90,7 +90,7 @@ def test_a_preflight_is_answered_at_the_proxy(configured, caplog):
         "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
         "content-length": "0",
     }
-    assert f.metadata[ANSWERED] == "bypass"
+    assert f.metadata[ANSWERED] is True and f.metadata[CHANGED_BY] == "bypass"
     (line,) = [r.getMessage() for r in caplog.records if r.name == "mitmcors.addon"]
     assert line.startswith("cors: rule 'bypass' answered the preflight with 204 for OPTIONS http://api.test/v1/items (origin http://localhost:3000): ")
     assert "+Access-Control-Allow-Methods: PUT" in line

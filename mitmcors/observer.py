@@ -1,0 +1,202 @@
+"""The mitmproxy side of the verdicts: explain every cross-origin flow as it leaves.
+
+With no rules the addon changes no byte of traffic and explains everything: one log
+line per blocked or warned flow, blocked flows marked in mitmweb and the console with
+the explanation as their comment, an optional JSON Lines report, and a summary at
+shutdown. Works on saved captures too (``mitmdump -nr capture.flows``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+from typing import IO, Any
+
+from mitmproxy import ctx, http
+
+from mitmcors import verdicts
+from mitmcors.addon import CHANGED_BY, cors_request, refuse_at_startup
+from mitmcors.verdicts import Exchange, Failure, Verdict
+
+logger = logging.getLogger(__name__)
+
+BLOCKED_MARKER = ":no_entry:"
+WARNED_MARKER = ":warning:"
+
+
+class CorsVerdicts:
+    """Judges every cross-origin response as a browser will, and reports it."""
+
+    def __init__(self) -> None:
+        self._report: IO[str] | None = None
+        self._running = False
+        self._seen = 0
+        self._warned = 0
+        self._blocked: collections.Counter[str] = collections.Counter()
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "cors_report", str, "",
+            "Write one JSON object per cross-origin flow to this file (JSON Lines): url, "
+            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, and "
+            "with_credentials where the unknown credentials mode decides the verdict.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "cors_report" not in updated:
+            return
+        path = ctx.options.cors_report
+        try:
+            report = open(path, "w", encoding="utf-8") if path else None
+        except OSError as e:
+            refuse_at_startup(self._running, f"cors_report: cannot write {path}: {e.strerror}")
+            return
+        self._close_report()
+        self._report = report
+
+    def running(self) -> None:
+        self._running = True
+
+    def done(self) -> None:
+        self._close_report()
+        if self._seen:
+            logger.info("cors: %s", self.summary())
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            self._judge(flow, flow.response.status_code, _fields(flow.response), None)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """The backend was not reached: the browser gets mitmproxy's error page, which has
+        no Access-Control-Allow-Origin, and reports a CORS error instead of the real cause."""
+        if flow.response is None and flow.error is not None:
+            self._judge(flow, 502, [], flow.error.msg)
+
+    def summary(self) -> str:
+        blocked = sum(self._blocked.values())
+        reasons = ", ".join(f"{reason} {count}" for reason, count in self._blocked.most_common())
+        return (
+            f"{self._seen} cross-origin flows seen, {blocked} blocked"
+            f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings"
+        )
+
+    def _judge(self, flow: http.HTTPFlow, status: int, fields: verdicts.Fields, connection_error: str | None) -> None:
+        exchange = _exchange(flow, status, fields)
+        if exchange is None:
+            return
+        verdict = verdicts.decide(exchange)
+        entry = report_entry(flow, exchange, verdict, connection_error)
+        self._count(verdict)
+        _show(flow, entry)
+        if self._report is not None:
+            self._report.write(json.dumps(entry) + "\n")
+            self._report.flush()  # a long run that is killed loses nothing
+
+    def _count(self, verdict: Verdict) -> None:
+        self._seen += 1
+        if verdict.failure is not None:
+            self._blocked[verdict.failure.kind] += 1
+        elif verdict.warnings or verdict.with_credentials:
+            self._warned += 1
+
+    def _close_report(self) -> None:
+        if self._report is not None:
+            self._report.close()
+            self._report = None
+
+
+def _fields(response: http.Response) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in response.headers.items(multi=True)]
+
+
+def _exchange(flow: http.HTTPFlow, status: int, fields: verdicts.Fields) -> Exchange | None:
+    """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
+    request = flow.request
+    seen = cors_request(request)
+    url_origin = f"{request.scheme}://{(request.host_header or request.host).lower()}"
+    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin, request.headers.get("sec-fetch-mode")):
+        return None
+    return Exchange(
+        origin=seen.origin,
+        method=seen.method,
+        preflight=seen.preflight,
+        status=status,
+        response_headers=fields,
+        request_headers=seen.header_names,
+        credentialed=True if seen.carries_cookie else None,  # no cookie proves nothing
+    )
+
+
+def report_entry(
+    flow: http.HTTPFlow, exchange: Exchange, verdict: Verdict, connection_error: str | None = None
+) -> dict[str, Any]:
+    """One line of the report: what a tester needs to know about one cross-origin flow.
+
+    When the backend was not reached, the browser's CORS error hides the real cause,
+    so the fix and a warning name it.
+    """
+    request = flow.request
+    fix = verdict.failure.fix(exchange.origin) if verdict.failure else None
+    warnings = list(verdict.warnings) + _credentials_warning(verdict)
+    if connection_error is not None:
+        fix = f"make the backend reachable (mitmproxy could not connect: {connection_error})"
+        warnings.append("the CORS error only reflects mitmproxy's own error response; the real cause is the connection error")
+    entry: dict[str, Any] = {
+        "url": request.pretty_url,
+        "method": request.method,
+        "origin": exchange.origin,
+        "preflight": exchange.preflight,
+        "requested_method": exchange.method if exchange.preflight else None,
+        "status": exchange.status,
+        "verdict": "allowed" if verdict.allowed else "blocked",
+        "reason": verdict.reason,
+        "message": _message(request.pretty_url, exchange.origin, verdict.failure),
+        "fix": fix,
+        "rule": flow.metadata.get(CHANGED_BY),
+        "warnings": warnings,
+        "unreadable_headers": list(verdict.hidden_headers),
+    }
+    if verdict.with_credentials is not None:
+        other = verdict.with_credentials
+        entry["with_credentials"] = {"verdict": "allowed" if other.allowed else "blocked", "reason": other.reason}
+    return entry
+
+
+def _message(url: str, origin: str, failure: Failure | None) -> str | None:
+    """Chromium's console line for the failure, word for word."""
+    if failure is None:
+        return None
+    return f"Access to fetch at '{url}' from origin '{origin}' has been blocked by CORS policy: {failure.message()}"
+
+
+def _credentials_warning(verdict: Verdict) -> list[str]:
+    other = verdict.with_credentials
+    if other is None:
+        return []
+    outcome = f"blocked ({other.reason})" if other.failure else "allowed"
+    return [
+        "the credentials mode is not on the wire and decides this verdict: with "
+        f"credentials: 'include' it is {outcome}"
+    ]
+
+
+def _show(flow: http.HTTPFlow, entry: dict[str, Any]) -> None:
+    """The log line, and in mitmweb/console the flow's marker and comment."""
+    shaped = f" (shaped by rule {entry['rule']!r})" if entry["rule"] else ""
+    where = f"{entry['method']} {entry['url']} (origin {entry['origin']}){shaped}"
+    if entry["verdict"] == "blocked":
+        text = f"blocked {where}: {entry['reason']}: {entry['message']} Fix: {entry['fix']}."
+        if entry["warnings"]:
+            text += f" Note: {'; '.join(entry['warnings'])}."
+        logger.warning("cors: %s", text)
+        _annotate(flow, BLOCKED_MARKER, text)
+    elif entry["warnings"]:
+        text = f"allowed with warnings {where}: {'; '.join(entry['warnings'])}"
+        logger.info("cors: %s", text)
+        _annotate(flow, WARNED_MARKER, text)
+
+
+def _annotate(flow: http.HTTPFlow, marker: str, text: str) -> None:
+    flow.marked = marker
+    flow.comment = text

@@ -1,0 +1,129 @@
+"""The verdicts in mitmproxy's own harness: report lines, marks, log lines, summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow, tutils
+
+from mitmcors.addon import CHANGED_BY
+from mitmcors.observer import BLOCKED_MARKER, WARNED_MARKER, CorsVerdicts
+
+ORIGIN = "http://localhost:3000"
+
+
+def flow(method="GET", headers=(), response_headers=(), status=200, url="http://api.test/v1/items"):
+    request = tutils.treq(method=method.encode(), headers=http.Headers([(k.encode(), v.encode()) for k, v in headers]), content=b"")
+    request.url = url
+    request.headers["Host"] = "api.test"
+    response = tutils.tresp(status_code=status, headers=http.Headers([(k.encode(), v.encode()) for k, v in response_headers]), content=b"")
+    return tflow.tflow(req=request, resp=response)
+
+
+@pytest.fixture
+def observer(tmp_path):
+    addon = CorsVerdicts()
+    report = tmp_path / "report.jsonl"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_report=str(report))
+        addon.lines = lambda: [json.loads(line) for line in report.read_text().splitlines()]
+        yield addon
+
+
+def test_a_blocked_flow_is_reported_logged_and_marked(observer, caplog):
+    f = flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")], [("Content-Type", "text/plain")])
+    with caplog.at_level(logging.INFO):
+        observer.response(f)
+    (entry,) = observer.lines()
+    assert entry == {
+        "url": "http://api.test/v1/items", "method": "GET", "origin": ORIGIN, "preflight": False,
+        "requested_method": None, "status": 200, "verdict": "blocked", "reason": "MissingAllowOriginHeader",
+        "message": "Access to fetch at 'http://api.test/v1/items' from origin 'http://localhost:3000' has been "
+                   "blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.",
+        "fix": "send `Access-Control-Allow-Origin: http://localhost:3000` on this response (error responses need it too)",
+        "rule": None, "warnings": [], "unreadable_headers": [],
+    }
+    assert f.marked == BLOCKED_MARKER and "MissingAllowOriginHeader" in f.comment
+    (record,) = [r for r in caplog.records if r.name == "mitmcors.observer"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("cors: blocked GET http://api.test/v1/items (origin http://localhost:3000): MissingAllowOriginHeader: ")
+    assert record.getMessage().endswith("Fix: send `Access-Control-Allow-Origin: http://localhost:3000` on this response (error responses need it too).")
+
+
+def test_a_preflight_names_what_it_announces(observer):
+    f = flow("OPTIONS", [("Origin", ORIGIN), ("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "x-test")],
+             [("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Methods", "PUT")], status=204)
+    observer.response(f)
+    (entry,) = observer.lines()
+    assert (entry["preflight"], entry["requested_method"], entry["reason"]) == (True, "PUT", "HeaderDisallowedByPreflightResponse")
+    assert entry["fix"] == "send `Access-Control-Allow-Headers: x-test` in the preflight response"
+
+
+def test_an_unknown_credentials_mode_that_decides_gives_both_outcomes(observer, caplog):
+    f = flow("GET", [("Origin", ORIGIN)], [("Access-Control-Allow-Origin", "*")])
+    with caplog.at_level(logging.INFO):
+        observer.response(f)
+    (entry,) = observer.lines()
+    assert (entry["verdict"], entry["reason"]) == ("allowed", None)
+    assert entry["with_credentials"] == {"verdict": "blocked", "reason": "WildcardOriginNotAllowed"}
+    assert entry["warnings"] == ["the credentials mode is not on the wire and decides this verdict: with credentials: 'include' it is blocked (WildcardOriginNotAllowed)"]
+    assert f.marked == WARNED_MARKER
+    assert "cors: allowed with warnings GET http://api.test/v1/items" in caplog.text
+
+
+def test_an_allowed_flow_is_reported_but_neither_logged_nor_marked(observer, caplog):
+    f = flow("GET", [("Origin", ORIGIN), ("Cookie", "a=b")], [("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Credentials", "true")])
+    f.metadata[CHANGED_BY] = "bypass"
+    with caplog.at_level(logging.INFO):
+        observer.response(f)
+    (entry,) = observer.lines()
+    assert (entry["verdict"], entry["rule"], entry["message"], entry["fix"]) == ("allowed", "bypass", None, None)
+    assert "with_credentials" not in entry
+    assert f.marked == "" and "cors:" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],  # no Origin
+        [("Origin", "http://api.test")],  # same origin
+        [("Origin", ORIGIN), ("Sec-Fetch-Mode", "no-cors")],  # no CORS check
+        [("Origin", ORIGIN), ("Sec-Fetch-Mode", "navigate")],
+    ],
+)
+def test_flows_the_browser_does_not_check_are_not_judged(observer, headers):
+    observer.response(flow("GET", headers))
+    assert observer.lines() == []
+
+
+def test_an_unreachable_backend_names_the_real_cause(observer):
+    f = tflow.tflow(req=tutils.treq(headers=http.Headers([(b"Origin", ORIGIN.encode())])), err=True)
+    observer.error(f)
+    (entry,) = observer.lines()
+    assert (entry["verdict"], entry["reason"], entry["status"]) == ("blocked", "MissingAllowOriginHeader", 502)
+    assert entry["fix"] == "make the backend reachable (mitmproxy could not connect: error)"
+    assert "the real cause is the connection error" in entry["warnings"][0]
+
+
+def test_the_summary_counts_what_was_seen(observer, caplog):
+    observer.response(flow("GET", [("Origin", ORIGIN)]))
+    observer.response(flow("GET", [("Origin", ORIGIN)]))
+    observer.response(flow("GET", [("Origin", ORIGIN)], [("Access-Control-Allow-Origin", "*")]))
+    with caplog.at_level(logging.INFO):
+        observer.done()
+    assert "cors: 3 cross-origin flows seen, 2 blocked (MissingAllowOriginHeader 2), 1 with warnings" in caplog.text
+
+
+def test_a_report_path_that_cannot_be_written_is_refused(tmp_path, caplog):
+    addon = CorsVerdicts()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_report=str(tmp_path / "missing" / "r.jsonl"))
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+            f"cors_report: cannot write {tmp_path / 'missing' / 'r.jsonl'}: No such file or directory"
+        ]
+        addon.running()
+        with pytest.raises(exceptions.OptionsError, match="cannot write"):
+            tctx.configure(addon, cors_report=str(tmp_path / "missing" / "r.jsonl"))
