@@ -9,6 +9,7 @@ headers arrive (so streamed bodies work), with the response available to filters
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import os
@@ -77,6 +78,7 @@ class CorsRules:
         self._attempted: tuple[tuple[str, ...], Stamps] = ((), ())
         self._running = False
         self._watcher: asyncio.Task[None] | None = None
+        self._fired: collections.Counter[str] = collections.Counter()  # bounded by the rules
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -106,6 +108,9 @@ class CorsRules:
     def done(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._fired:
+            fired = ", ".join(f"{name!r} {count}" for name, count in self._fired.most_common())
+            logger.info("cors: rules fired: %s", fired)
 
     @command.command("cors.reload")
     def reload(self) -> None:
@@ -147,8 +152,8 @@ class CorsRules:
         status = outcome.status or 204
         headers = [_encode(field) for field in outcome.fields]
         flow.metadata[ANSWERED] = True
-        flow.metadata[CHANGED_BY] = rule.name
         flow.response = http.Response.make(status, b"", headers)
+        self._changed(flow, rule)
         _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
 
     @_flow_hook
@@ -169,9 +174,13 @@ class CorsRules:
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             flow.metadata[NEW_STATUS] = outcome.status
-        flow.metadata[CHANGED_BY] = rule.name
         response.headers = http.Headers([_encode(field) for field in outcome.fields])
+        self._changed(flow, rule)
         _log_change(rule, flow, outcome, what, before)
+
+    def _changed(self, flow: http.HTTPFlow, rule: Rule) -> None:
+        flow.metadata[CHANGED_BY] = rule.name
+        self._fired[rule.name] += 1
 
     @_flow_hook
     def response(self, flow: http.HTTPFlow) -> None:

@@ -76,8 +76,9 @@ class CorsVerdicts:
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
         reasons = ", ".join(f"{reason} {count}" for reason, count in self._blocked.most_common())
+        flows = "flow" if self._seen == 1 else "flows"
         return (
-            f"{self._seen} cross-origin flows seen, {blocked} blocked"
+            f"{self._seen} cross-origin {flows} seen, {blocked} blocked"
             f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings"
         )
 

@@ -9,6 +9,7 @@ the scenario's error and no other.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 
 from mitmcors.scenarios import SCENARIOS, Scenario
 from support.browser import FetchResult, page_fetch, proxied_context
+from support.outcomes import predicted_outcome
 from support.servers import GOOD_CORS, PLAIN, ApiServer, PageServer, running_mitmdump
 
 if TYPE_CHECKING:
@@ -61,11 +63,13 @@ class Lab:
     backend: ApiServer
     page: PageServer
     proxy_port: int
+    report: Path | None = None
 
     def fetch(self, rule: str, backend_prefix: str, scenario: Scenario, **kwargs: Any) -> FetchResult:
         """A fetch from the page that exposes the scenario: preflighted where it must be,
         credentialed (with a cookie) where it must be."""
         url = self.backend.url(f"{backend_prefix}{rule}/{uuid.uuid4().hex}")
+        self.last_url = url
         options: dict[str, Any] = {"read_headers": ["x-total"]}
         if scenario.on_preflight:
             options.update(method="PUT", headers={"Content-Type": "application/json", "X-Test": "1"}, body="{}")
@@ -76,15 +80,23 @@ class Lab:
             context.add_cookies([{"name": "session", "value": "abc", "url": self.backend.base_url}])
             return page_fetch(context, self.page.url("/"), url, **options)
 
+    def reported(self) -> list[dict[str, Any]]:
+        """The report's entries for the last fetch (its preflight and its response)."""
+        assert self.report is not None
+        lines = [json.loads(line) for line in self.report.read_text().splitlines()]
+        return [entry for entry in lines if entry["url"] == self.last_url]
+
 
 @pytest.fixture(scope="module")
 def lab(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     rules = "rules:\n" + "".join(rule_yaml(name, name, {}) for name in SCENARIOS)
     rules += "".join(rule_yaml(f"{name}-{suffix}", name, options) for name, suffix, options, _ in VARIANTS)
-    path = Path(tmp_path_factory.mktemp("break")) / "break.yaml"
+    folder = Path(tmp_path_factory.mktemp("break"))
+    path, report = folder / "break.yaml", folder / "report.jsonl"
     path.write_text(rules)
-    with ApiServer() as backend, PageServer() as page, running_mitmdump([path]) as proxy:
-        yield Lab(browser, backend, page, proxy.port)
+    with ApiServer() as backend, PageServer() as page, \
+            running_mitmdump([path], ["--set", f"cors_report={report}"]) as proxy:
+        yield Lab(browser, backend, page, proxy.port, report)
 
 
 def blocked_messages(result: FetchResult) -> list[str]:
@@ -110,6 +122,10 @@ ERROR_SCENARIOS = [s for s in SCENARIOS.values() if s.kind is not None]
 def test_chromium_reports_exactly_the_scenario(lab: Lab, scenario: Scenario, backend: str) -> None:
     result = lab.fetch(scenario.name, BACKENDS[backend], scenario)
     assert_chromium_reports(result, scenario)
+    # The verdicts judge the response as it leaves the proxy, and name the rule that shaped it.
+    entries = lab.reported()
+    assert predicted_outcome(entries, scenario.name in CREDENTIALED) == ("blocked", scenario.kind), entries
+    assert {entry["rule"] for entry in entries} == {scenario.name}
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=str)

@@ -218,8 +218,10 @@ class _BackgroundServer:
 
     handler: type[BaseHTTPRequestHandler]
 
+    server_class: type[_RecordingHTTPServer] = _RecordingHTTPServer
+
     def __init__(self) -> None:
-        self._server = _RecordingHTTPServer(self.handler)
+        self._server = self.server_class(self.handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             name=f"{type(self).__name__}:{self.port}",
@@ -291,11 +293,13 @@ def mitmdump_command(
     rule_files: Sequence[Path],
     port: int,
     extra_args: Sequence[str] = (),
+    with_addon: bool = True,
 ) -> list[str]:
-    """Command line for mitmdump with the addon, listening on loopback only."""
-    command = [
-        str(find_mitmdump()),
-        "-s", str(ADDON_PATH),
+    """Command line for mitmdump (with the addon unless told), on loopback only."""
+    command = [str(find_mitmdump())]
+    if with_addon:
+        command += ["-s", str(ADDON_PATH)]
+    command += [
         "--listen-host", "127.0.0.1",
         "-p", str(port),
         "--set", "connection_strategy=lazy",
@@ -411,10 +415,12 @@ def running_mitmdump(
     extra_args: Sequence[str] = (),
     *,
     timeout: float = STARTUP_TIMEOUT,
+    with_addon: bool = True,
 ) -> Iterator[MitmdumpProcess]:
-    """Run mitmdump with the addon and rule files for the duration of the block."""
+    """Run mitmdump with the addon and rule files for the duration of the block;
+    ``with_addon=False`` runs bare mitmdump, to compare against."""
     port = free_port()
-    proxy = MitmdumpProcess(mitmdump_command(rule_files, port, extra_args), port)
+    proxy = MitmdumpProcess(mitmdump_command(rule_files, port, extra_args, with_addon), port)
     try:
         proxy.wait_until_listening(timeout)
         yield proxy
@@ -441,3 +447,48 @@ def run_mitmdump_expecting_failure(
     finally:
         proxy.stop()
     return returncode, proxy.output()
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How the scripted backend answers one case: its preflight, and the request itself."""
+
+    preflight_status: int
+    preflight_headers: tuple[tuple[str, str], ...]
+    status: int
+    headers: tuple[tuple[str, str], ...]
+
+
+class _ScriptedHandler(_BaseHandler):
+    """Answers /CASE/... by the behaviour registered for CASE; 404 for unknown cases."""
+
+    server: _ScriptedHTTPServer
+
+    def _handle(self) -> None:
+        request = self._record()
+        behaviour = self.server.behaviours.get(urlsplit(request.path).path.split("/")[1])
+        if behaviour is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+        elif request.method == "OPTIONS":
+            self._reply(behaviour.preflight_status, b"", "text/plain", behaviour.preflight_headers)
+        else:
+            self._reply(behaviour.status, b"scripted", "text/plain", (("X-Total", "42"), *behaviour.headers))
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+
+class _ScriptedHTTPServer(_RecordingHTTPServer):
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(handler)
+        self.behaviours: dict[str, Behaviour] = {}
+
+
+class ScriptedServer(_BackgroundServer):
+    """A backend whose CORS behaviour each test case scripts: ``script(case, behaviour)``."""
+
+    handler = _ScriptedHandler
+    server_class = _ScriptedHTTPServer
+    _server: _ScriptedHTTPServer
+
+    def script(self, case: str, behaviour: Behaviour) -> None:
+        self._server.behaviours[case] = behaviour

@@ -308,3 +308,14 @@ async def wait_for(condition, timeout: float = 3.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_the_rules_that_fired_are_summed_up_at_shutdown(configured, caplog):
+    addon = configured(BYPASS)
+    for _ in range(2):
+        addon.request(flow("OPTIONS", PREFLIGHT))
+    respond(addon, flow("GET", {"Origin": ORIGIN}), backend(200))
+    respond(addon, flow("GET"), backend(200))  # no Origin: the rule changes nothing
+    with caplog.at_level(logging.INFO):
+        addon.done()
+    assert "cors: rules fired: 'bypass' 3" in caplog.text
