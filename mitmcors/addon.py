@@ -33,6 +33,7 @@ NEW_STATUS = "cors_new_status"
 
 Fields = list[tuple[str, str]]
 Stamps = tuple[tuple[int, int, int] | None, ...]
+Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
 Hook = Callable[["CorsRules", http.HTTPFlow], None]
 
 
@@ -74,8 +75,8 @@ class CorsRules:
 
     def __init__(self) -> None:
         self.rules = RuleSet(())
-        self._active: tuple[tuple[str, ...], Stamps] = ((), ())
-        self._attempted: tuple[tuple[str, ...], Stamps] = ((), ())
+        self._active: Source = ((), ())
+        self._attempted: Source = ((), ())
         self._running = False
         self._watcher: asyncio.Task[None] | None = None
         self._fired: collections.Counter[str] = collections.Counter()  # bounded by the rules
@@ -117,25 +118,40 @@ class CorsRules:
         """Reload the rule files now; a broken file keeps the last good rules."""
         self._reload_keeping_last_good(_source(ctx.options.cors_rules))
 
-    def _load(self, source: tuple[tuple[str, ...], Stamps]) -> None:
+    def _load(self, source: Source) -> None:
         self._attempted = source
-        self.rules = load_files(source[0])
+        self._activate(load_files(source[0]), source)
+
+    def _activate(self, rules: RuleSet, source: Source) -> None:
+        self.rules = rules
         self._active = source
         if source[0]:
-            logger.info("cors: %s active", self.rules.summary())
+            logger.info("cors: %s active", rules.summary())
 
-    def _reload_keeping_last_good(self, source: tuple[tuple[str, ...], Stamps]) -> None:
+    def _reload_keeping_last_good(self, source: Source) -> None:
         try:
             self._load(source)
         except RuleError as e:
-            logger.error("%s; keeping the %s active", e, self.rules.summary())
+            self._keep_last_good(e)
+
+    def _keep_last_good(self, error: RuleError) -> None:
+        logger.error("%s; keeping the %s active", error, self.rules.summary())
 
     async def _watch(self) -> None:
+        """Reload changed files, compiling them off the event loop so traffic keeps flowing."""
         while True:
             await asyncio.sleep(RELOAD_INTERVAL)
             source = _source(ctx.options.cors_rules)
-            if source != self._attempted:
-                self._reload_keeping_last_good(source)
+            if source == self._attempted:
+                continue
+            self._attempted = source
+            try:
+                rules = await asyncio.to_thread(load_files, source[0])
+            except RuleError as e:
+                self._keep_last_good(e)
+                continue
+            if source[0] == tuple(ctx.options.cors_rules):  # not replaced meanwhile
+                self._activate(rules, source)
 
     @_flow_hook
     def request(self, flow: http.HTTPFlow) -> None:
@@ -198,7 +214,7 @@ class CorsRules:
         response.content = b""
 
 
-def _source(paths: Sequence[str]) -> tuple[tuple[str, ...], Stamps]:
+def _source(paths: Sequence[str]) -> Source:
     """The rule files and their modification stamps: a change in either means reload."""
     return tuple(paths), tuple(_stamp(path) for path in paths)
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 import yaml
 
 _TAG = "tag:yaml.org,2002:"
+# libyaml's parser is several times faster, which matters for files of thousands of rules.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
 
 
@@ -52,7 +54,7 @@ def line_of(node: yaml.Node) -> int:
 def compose(text: str, file: str) -> yaml.Node | None:
     """The file's single document as a node tree (None when the file is empty)."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None

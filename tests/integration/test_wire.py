@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from support.expected import UNCLOSED_FLOW
 from support.servers import OPTIONS_405, PLAIN, WRONG_CORS, run_mitmdump_expecting_failure, running_mitmdump
 from support.wire import ORIGIN, PREFLIGHT, send, values
 
@@ -120,7 +121,7 @@ def test_every_example_rule_file_loads_in_mitmdump():
          "rules.yaml:4: rule 'api': unknown key 'orgins' in allow (did you mean 'origins'?); valid keys: origins, credentials, methods, headers, expose, max_age, private_network, preflight"),
         ("rules:\n  - name: api\n    allow: {max_age: -5}\n",
          "rules.yaml:3: rule 'api': allow.max_age must be a whole number of 0 or more, got -5"),
-        ("rules: [\n", "rules.yaml:2: not valid YAML: while parsing a flow node, expected the node content, but found '<stream end>'"),
+        ("rules: [\n", "rules.yaml:2: not valid YAML: while parsing a flow node, " + UNCLOSED_FLOW),
     ],
 )
 def test_a_bad_file_stops_mitmdump_with_one_clean_line(write_rules, text, line):
