@@ -2,8 +2,13 @@
 
 The package is split by what changes together:
 
-- ``cors``: the CORS protocol as browsers apply it (pure, no mitmproxy import);
-- ``globs``: the small glob language of the rule files (pure);
-- ``rules``: the rule-file schema, loading, compilation and matching;
-- ``addon``: the mitmproxy glue (option, hooks, command, file watching, logging).
+- the pure CORS model, no mitmproxy import: ``cors`` (which headers grant what),
+  ``corserrors`` (Chromium's error kinds, texts and fixes), ``verdicts`` (will the
+  browser accept a response, and why not), ``scenarios`` (one fault per error kind) and
+  ``actions`` (what a rule's action makes of a preflight or a response);
+- the rule files: ``yamlnodes`` (YAML with line numbers), ``globs``, ``schema`` (every
+  key, its reader, default and meaning) and ``rules`` (loading, compiling, matching);
+- the mitmproxy glue: ``flows`` (what both addons read of a flow), ``addon`` (the
+  rules: option, hooks, reload command, file watching) and ``observer`` (the verdicts:
+  log, marks, report, summary).
 """

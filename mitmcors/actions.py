@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from mitmcors import cors
 from mitmcors.rules import Action, Allow, Break, Rewrite
+from mitmcors.cors import Fields
 from mitmcors.scenarios import Exchange
-
-Fields = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)

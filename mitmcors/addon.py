@@ -10,64 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, http
 
 from mitmcors import cors
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
+from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, readable, refuse, text_fields
 from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
 
 logger = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification stamps
 
-# flow.metadata keys: the rule that changed a flow; that it answered a preflight itself;
-# the status a response must get.
-CHANGED_BY = "cors_rule"
+# flow.metadata keys: that the proxy answered a preflight itself; the status a
+# response must get once its body is in.
 ANSWERED = "cors_answered"
 NEW_STATUS = "cors_new_status"
 
-Fields = list[tuple[str, str]]
 Stamps = tuple[tuple[int, int, int] | None, ...]
 Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
-Hook = Callable[["CorsRules", http.HTTPFlow], None]
-
-
-def refuse_at_startup(running: bool, message: str) -> None:
-    """Refuse a bad option value in the one clean way each phase allows.
-
-    At run time an OptionsError makes mitmproxy refuse the change (``:set`` in the
-    console) and roll the option back. At startup an OptionsError raised from a script
-    would be printed with a traceback; an error logged instead makes mitmproxy refuse
-    to start, showing just this line.
-    """
-    if running:
-        raise exceptions.OptionsError(message)
-    logger.error("%s", message)
-
-
-def _flow_hook(hook: Hook) -> Hook:
-    """Never let one odd flow take the proxy down: log the fault, leave the flow as it came.
-
-    Hooks compute everything first and assign to the flow last, so a fault midway
-    leaves nothing half-changed.
-    """
-
-    @functools.wraps(hook)
-    def guarded(self: CorsRules, flow: http.HTTPFlow) -> None:
-        try:
-            hook(self, flow)
-        except Exception:
-            logger.error(
-                "cors: internal error in %s for %s %s; the flow is left as it came",
-                hook.__name__, flow.request.method, flow.request.pretty_url, exc_info=True,
-            )
-
-    return guarded
 
 
 class CorsRules:
@@ -100,7 +64,7 @@ class CorsRules:
         except RuleError as e:
             if self._running:
                 self._attempted = self._active  # the option is rolled back to it
-            refuse_at_startup(self._running, str(e))
+            refuse(self._running, str(e))
 
     def running(self) -> None:
         self._running = True
@@ -150,29 +114,38 @@ class CorsRules:
             except RuleError as e:
                 self._keep_last_good(e)
                 continue
+            except Exception:  # a bug must not end hot reloading for the session
+                logger.exception("cors: internal error reloading %s; keeping the %s active", source[0], self.rules.summary())
+                continue
             if source[0] == tuple(ctx.options.cors_rules):  # not replaced meanwhile
                 self._activate(rules, source)
 
-    @_flow_hook
+    @flow_hook
     def request(self, flow: http.HTTPFlow) -> None:
-        """Answer a preflight at the proxy when the matching rule says so."""
+        """Answer a preflight at the proxy when the matching rule says so.
+
+        A rule whose filter needs the response cannot decide yet: when it stands
+        before the match, the preflight goes to the backend and is rewritten later.
+        """
         if flow.response or flow.error or not flow.live:
             return
         target = _target(flow)
         if not target.cors.preflight:
             return
-        rule = self.rules.first_match(target)
+        rule = self.rules.first_match(target, response_known=False)
         outcome = rule and preflight_answer(rule.action, target.cors, flow.request.pretty_url)
         if not outcome:
             return
         status = outcome.status or 204
-        headers = [_encode(field) for field in outcome.fields]
+        response = http.Response.make(status, b"", byte_fields(outcome.fields))
+        if status == 204:
+            response.headers.pop("content-length", None)  # a 204 has no body to measure
         flow.metadata[ANSWERED] = True
-        flow.response = http.Response.make(status, b"", headers)
+        flow.response = response
         self._changed(flow, rule)
         _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
 
-    @_flow_hook
+    @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Rewrite the backend's response headers by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
@@ -182,15 +155,17 @@ class CorsRules:
         if rule is None:
             return
         response = flow.response
-        before = [_decode(field) for field in response.headers.fields]
+        before = text_fields(response.headers)
         outcome = response_rewrite(rule.action, target.cors, flow.request.pretty_url, before, response.status_code)
-        if outcome.fields == before and outcome.status is None:
+        if _same_headers(outcome.fields, before) and outcome.status is None:
             return
         what = outcome.what
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
+            response.stream = False  # the status is set once the body is in, before sending
+        response.headers = http.Headers(byte_fields(outcome.fields))
+        if outcome.status is not None:
             flow.metadata[NEW_STATUS] = outcome.status
-        response.headers = http.Headers([_encode(field) for field in outcome.fields])
         self._changed(flow, rule)
         _log_change(rule, flow, outcome, what, before)
 
@@ -198,7 +173,7 @@ class CorsRules:
         flow.metadata[CHANGED_BY] = rule.name
         self._fired[rule.name] += 1
 
-    @_flow_hook
+    @flow_hook
     def response(self, flow: http.HTTPFlow) -> None:
         """Give a response the status announced when its headers were rewritten.
 
@@ -209,9 +184,12 @@ class CorsRules:
         if status is None or not flow.response:
             return
         response = flow.response
-        response.headers.pop("transfer-encoding", None)
+        for framing in ("transfer-encoding", "content-encoding", "content-length"):
+            response.headers.pop(framing, None)
+        if status != 204:
+            response.headers["content-length"] = "0"
         response.status_code = status
-        response.content = b""
+        response.raw_content = b""
 
 
 def _source(paths: Sequence[str]) -> Source:
@@ -227,37 +205,19 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return status.st_mtime_ns, status.st_size, status.st_ino
 
 
-def cors_request(request: http.Request) -> cors.CorsRequest:
-    """What the CORS protocol needs of a request, read once from its headers."""
-    headers = request.headers
-    origin = headers.get("origin")
-    requested_method = headers.get(cors.REQUEST_METHOD)
-    preflight = cors.is_preflight(request.method, origin, requested_method)
-    return cors.CorsRequest(
-        origin=origin,
-        method=requested_method if preflight and requested_method else request.method,
-        preflight=preflight,
-        header_names=cors.requested_header_names(headers.get(cors.REQUEST_HEADERS)) if preflight else (),
-        private_network=preflight and headers.get(cors.REQUEST_PRIVATE_NETWORK, "").lower() == "true",
-        carries_cookie="cookie" in headers,
-    )
-
-
 def _target(flow: http.HTTPFlow) -> Target:
     """What the rules match on."""
     request = flow.request
     return Target(request.host, request.path.partition("?")[0], cors_request(request), flow)
 
 
-def _decode(field: tuple[bytes, bytes]) -> tuple[str, str]:
-    """Header bytes as text, losslessly (mitmproxy's own convention), to edit them."""
-    name, value = field
-    return name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")
+def _same_headers(after: cors.Fields, before: cors.Fields) -> bool:
+    """Equal as HTTP sees them: names case-insensitively (HTTP/2 lowercases them)."""
+    return _header_counts(after) == _header_counts(before)
 
 
-def _encode(field: tuple[str, str]) -> tuple[bytes, bytes]:
-    name, value = field
-    return name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")
+def _header_counts(fields: cors.Fields) -> collections.Counter[tuple[str, str]]:
+    return collections.Counter((name.lower(), value) for name, value in fields)
 
 
 def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, before: Fields) -> None:
@@ -265,12 +225,18 @@ def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, be
     why the flow may not show what the rule intends."""
     request = flow.request
     origin = request.headers.get("origin", "no origin")
-    after = outcome.fields
-    removed = [f"-{name}: {value}" for name, value in before if (name, value) not in after]
-    added = [f"+{name}: {value}" for name, value in after if (name, value) not in before]
-    changes = "; ".join(removed + added) or "headers unchanged"
+    removed = _header_counts(before) - _header_counts(outcome.fields)
+    added = _header_counts(outcome.fields) - _header_counts(before)
+    changes = [f"-{_shown(name)}: {value}" for name, value in removed.elements()]
+    changes += [f"+{_shown(name)}: {value}" for name, value in added.elements()]
     caveat = f" [may not show: {outcome.caveat}]" if outcome.caveat else ""
     logger.info(
         "cors: rule %r %s for %s %s (origin %s): %s%s",
-        rule.name, what, request.method, request.pretty_url, origin, changes, caveat,
+        rule.name, what, request.method, readable(request.pretty_url), readable(origin),
+        readable("; ".join(changes) or "headers unchanged"), caveat,
     )
+
+
+def _shown(name: str) -> str:
+    """'access-control-allow-origin' -> 'Access-Control-Allow-Origin', for the log."""
+    return "-".join(part.capitalize() for part in name.split("-"))

@@ -41,6 +41,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Controls other than horizontal tab can split or truncate a header on the wire.
 _UNSAFE_VALUE_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
+Fields = list[tuple[str, str]]  # a message's header lines, in order, as text
 Wildcard = Literal["*"]
 Reflect = Literal["reflect"]
 
@@ -116,9 +117,9 @@ class AllowPolicy:
         return not (self.origins == "*" and not self.credentials)
 
 
-def allow_headers(
+def granted_headers(
     policy: AllowPolicy, request: CorsRequest, response_header_names: Iterable[str] = ()
-) -> list[tuple[str, str]]:
+) -> Fields:
     """The CORS headers that make a browser accept this response under ``policy``.
 
     Empty when the request is not cross-origin or its origin is not allowed: a strict
@@ -144,8 +145,8 @@ def _allowed_origin(policy: AllowPolicy, origin: str) -> str:
     return origin
 
 
-def _preflight_grants(policy: AllowPolicy, request: CorsRequest) -> list[tuple[str, str]]:
-    grants: list[tuple[str, str]] = []
+def _preflight_grants(policy: AllowPolicy, request: CorsRequest) -> Fields:
+    grants: Fields = []
     methods = _granted(policy.methods, (request.method,), policy.credentials)
     if methods:
         grants.append((ALLOW_METHODS, methods))
@@ -170,7 +171,7 @@ def _granted(
     return ", ".join(setting)
 
 
-def _exposed(policy: AllowPolicy, response_header_names: Iterable[str]) -> list[tuple[str, str]]:
+def _exposed(policy: AllowPolicy, response_header_names: Iterable[str]) -> Fields:
     if policy.expose == "*" and not policy.credentials:
         names: Sequence[str] = ("*",)
     elif policy.expose is None or policy.expose == "*":
@@ -202,7 +203,7 @@ def vary_on(policy: AllowPolicy, request: CorsRequest) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def with_vary(fields: list[tuple[str, str]], tokens: Iterable[str]) -> list[tuple[str, str]]:
+def with_vary(fields: Fields, tokens: Iterable[str]) -> Fields:
     """Append tokens to the response's Vary, never replacing what it already varies on."""
     present = {
         token.strip().lower()
@@ -223,21 +224,21 @@ def with_vary(fields: list[tuple[str, str]], tokens: Iterable[str]) -> list[tupl
 
 
 def replace_cors_headers(
-    fields: list[tuple[str, str]], cors: list[tuple[str, str]], vary: Iterable[str]
-) -> list[tuple[str, str]]:
+    fields: Fields, cors: Fields, vary: Iterable[str]
+) -> Fields:
     """The response's headers with every CORS header it had replaced by ``cors``."""
     kept = [(name, value) for name, value in fields if not is_cors_header(name)]
     return with_vary(kept + cors, vary)
 
 
 def allow_response(
-    policy: AllowPolicy, request: CorsRequest, fields: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
+    policy: AllowPolicy, request: CorsRequest, fields: Fields
+) -> Fields:
     """A response's headers as ``policy`` makes them.
 
     A request without Origin is not a CORS request: its response is left as it is.
     """
     if request.origin is None:
         return fields
-    granted = allow_headers(policy, request, (name for name, _ in fields))
+    granted = granted_headers(policy, request, (name for name, _ in fields))
     return replace_cors_headers(fields, granted, vary_on(policy, request))

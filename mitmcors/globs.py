@@ -37,7 +37,12 @@ def glob_to_regex(glob: str) -> str:
         else:
             parts.append(re.escape(char))
         i += 1
-    return "".join(parts)
+    regex = "".join(parts)
+    try:
+        re.compile(regex)
+    except re.error as e:  # a reversed range such as [z-a]
+        raise ValueError(f"invalid character class in {glob!r}: {e.msg}") from None
+    return regex
 
 
 def _class_end(glob: str, start: int) -> int:
@@ -57,7 +62,7 @@ def _class_to_regex(body: str) -> str:
     negate = body.startswith("!")
     if negate:
         body = body[1:]
-    escaped = body.replace("\\", "\\\\").replace("^", "\\^")
+    escaped = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
     return f"[{'^' if negate else ''}{escaped}]"
 
 

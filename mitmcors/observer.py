@@ -13,10 +13,11 @@ import json
 import logging
 from typing import IO, Any
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, flow as mitmflow, http
 
 from mitmcors import verdicts
-from mitmcors.addon import CHANGED_BY, cors_request, refuse_at_startup
+from mitmcors.cors import Fields
+from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, readable, refuse, text_fields, url_origin
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
 logger = logging.getLogger(__name__)
@@ -33,14 +34,15 @@ class CorsVerdicts:
         self._running = False
         self._seen = 0
         self._warned = 0
-        self._blocked: collections.Counter[str] = collections.Counter()
+        self._blocked: collections.Counter[str] = collections.Counter()  # bounded by the kinds
 
     def load(self, loader) -> None:
         loader.add_option(
             "cors_report", str, "",
-            "Write one JSON object per cross-origin flow to this file (JSON Lines): url, "
-            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, and "
-            "with_credentials where the unknown credentials mode decides the verdict.",
+            "Write one JSON object per cross-origin flow to this file (JSON Lines; the file "
+            "is truncated first): url, method, origin, preflight, verdict, reason, message, "
+            "fix, rule, warnings, and with_credentials where the unknown credentials mode "
+            "decides the verdict.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -50,7 +52,7 @@ class CorsVerdicts:
         try:
             report = open(path, "w", encoding="utf-8") if path else None
         except OSError as e:
-            refuse_at_startup(self._running, f"cors_report: cannot write {path}: {e.strerror}")
+            refuse(self._running, f"cors_report: cannot write {path}: {e.strerror}")
             return
         self._close_report()
         self._report = report
@@ -63,15 +65,22 @@ class CorsVerdicts:
         if self._seen:
             logger.info("cors: %s", self.summary())
 
+    @flow_hook
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
-            self._judge(flow, flow.response.status_code, _fields(flow.response), None)
+            self._judge(flow, flow.response.status_code, text_fields(flow.response.headers), None)
 
+    @flow_hook
     def error(self, flow: http.HTTPFlow) -> None:
-        """The backend was not reached: the browser gets mitmproxy's error page, which has
-        no Access-Control-Allow-Origin, and reports a CORS error instead of the real cause."""
-        if flow.response is None and flow.error is not None:
-            self._judge(flow, 502, [], flow.error.msg)
+        """The backend was not reached: the browser gets mitmproxy's error response, which
+        has no Access-Control-Allow-Origin, and reports a CORS error instead of the cause.
+
+        Errors on the client's side (it went away, reset its stream) or flows killed on
+        purpose leave the browser nothing to judge.
+        """
+        error = flow.error
+        if flow.response is None and error is not None and _server_side(error):
+            self._judge(flow, 502, [], error.msg)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
@@ -82,7 +91,7 @@ class CorsVerdicts:
             f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings"
         )
 
-    def _judge(self, flow: http.HTTPFlow, status: int, fields: verdicts.Fields, connection_error: str | None) -> None:
+    def _judge(self, flow: http.HTTPFlow, status: int, fields: Fields, connection_error: str | None) -> None:
         exchange = _exchange(flow, status, fields)
         if exchange is None:
             return
@@ -107,16 +116,17 @@ class CorsVerdicts:
             self._report = None
 
 
-def _fields(response: http.Response) -> list[tuple[str, str]]:
-    return [(name, value) for name, value in response.headers.items(multi=True)]
+def _server_side(error: mitmflow.Error) -> bool:
+    message = error.msg.lower()
+    return error.msg != mitmflow.Error.KILLED_MESSAGE and "client" not in message
 
 
-def _exchange(flow: http.HTTPFlow, status: int, fields: verdicts.Fields) -> Exchange | None:
+def _exchange(flow: http.HTTPFlow, status: int, fields: Fields) -> Exchange | None:
     """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
     request = flow.request
     seen = cors_request(request)
-    url_origin = f"{request.scheme}://{(request.host_header or request.host).lower()}"
-    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin, request.headers.get("sec-fetch-mode")):
+    fetch_mode = request.headers.get("sec-fetch-mode")
+    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(request), fetch_mode):
         return None
     return Exchange(
         origin=seen.origin,
@@ -158,10 +168,14 @@ def report_entry(
         "warnings": warnings,
         "unreadable_headers": list(verdict.hidden_headers),
     }
+    if exchange.preflight:
+        entry["preflight_cache_seconds"] = verdicts.preflight_cache_seconds(exchange.response_headers)
+    else:
+        entry["needs_preflight"] = verdicts.needs_preflight(request.method, text_fields(request.headers))
     if verdict.with_credentials is not None:
         other = verdict.with_credentials
         entry["with_credentials"] = {"verdict": "allowed" if other.allowed else "blocked", "reason": other.reason}
-    return entry
+    return readable(entry)
 
 
 def _message(url: str, origin: str, failure: Failure | None) -> str | None:
@@ -199,5 +213,6 @@ def _show(flow: http.HTTPFlow, entry: dict[str, Any]) -> None:
 
 
 def _annotate(flow: http.HTTPFlow, marker: str, text: str) -> None:
-    flow.marked = marker
-    flow.comment = text
+    """Mark the flow (unless the tester already did) and add to its comment."""
+    flow.marked = flow.marked or marker
+    flow.comment = f"{flow.comment}\n{text}" if flow.comment else text

@@ -7,6 +7,7 @@ matter how many rules are loaded.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ import yaml
 
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
-from mitmcors.schema import RULE_KEYS, Globs, read_section
+from mitmcors.schema import RULE_KEYS, Globs, needs_response, read_section
 from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
@@ -45,9 +46,13 @@ class Match:
     origin: Globs | None = None
     preflight: bool | None = None
     filter: Any = None  # a compiled mitmproxy filter
+    needs_response: bool = False  # the filter looks at the response (or may)
 
     def matches(self, target: Target) -> bool:
-        """Cheap comparisons first; the filter expression, the dearest, last."""
+        return self.matches_request(target) and (self.filter is None or bool(self.filter(target.flow)))
+
+    def matches_request(self, target: Target) -> bool:
+        """Every condition but the filter; cheap comparisons first."""
         request = target.cors
         if self.preflight is not None and self.preflight != request.preflight:
             return False
@@ -57,9 +62,7 @@ class Match:
             return False
         if self.host is not None and not _matches(self.host, target.host):
             return False
-        if self.path is not None and not _matches(self.path, target.path):
-            return False
-        return self.filter is None or bool(self.filter(target.flow))
+        return self.path is None or _matches(self.path, target.path)
 
 
 def _matches(globs: Globs, value: str | None) -> bool:
@@ -81,13 +84,16 @@ class Rewrite:
     strip: Literal["all"] | frozenset[str] | None
     set: tuple[tuple[str, tuple[str, ...]], ...]
 
-    def apply(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        replaced = {name.lower() for name, _ in self.set}
-        kept = [(name, value) for name, value in fields if not self._removes(name.lower(), replaced)]
+    def apply(self, fields: cors.Fields) -> cors.Fields:
+        kept = [(name, value) for name, value in fields if not self._removes(name.lower())]
         return kept + [(name, value) for name, values in self.set for value in values]
 
-    def _removes(self, name: str, replaced: set[str]) -> bool:
-        if name in replaced:
+    @functools.cached_property
+    def _replaced(self) -> frozenset[str]:
+        return frozenset(name.lower() for name, _ in self.set)
+
+    def _removes(self, name: str) -> bool:
+        if name in self._replaced:
             return True
         if self.strip == "all":
             return name.startswith(cors.CORS_HEADER_PREFIX)
@@ -141,9 +147,14 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def first_match(self, target: Target) -> Rule | None:
+    def first_match(self, target: Target, response_known: bool = True) -> Rule | None:
+        """The first rule that matches; before the response is known, None as soon as a
+        rule that needs the response to decide might match."""
         for rule in self._candidates(target.host.lower()):
-            if rule.match.matches(target):
+            match = rule.match
+            if not response_known and match.needs_response and match.matches_request(target):
+                return None
+            if match.matches(target):
                 return rule
         return None
 
@@ -231,9 +242,13 @@ def _compile_rule(node: yaml.Node, ctx: Context, order: int) -> Rule:
         file=ctx.file,
         line=line_of(node),
         order=order,
-        match=Match(**(values["match"] or {})),
+        match=_match(values["match"] or {}),
         action=_action(values, node, ctx),
     )
+
+
+def _match(values: dict[str, Any]) -> Match:
+    return Match(**values, needs_response=values.get("filter") is not None and needs_response(values["filter"]))
 
 
 def _name(node: yaml.Node, ctx: Context) -> str:

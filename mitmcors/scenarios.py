@@ -22,10 +22,10 @@ from mitmcors.cors import (
     SAFELISTED_METHODS,
     SAFELISTED_RESPONSE_HEADERS,
     CorsRequest,
+    Fields,
 )
 from mitmcors.corserrors import KINDS
 
-Fields = list[tuple[str, str]]
 Options = Mapping[str, Any]
 
 OTHER_ORIGIN = "https://other-origin.invalid"
@@ -134,7 +134,7 @@ def _disallowed_redirect(exchange: Exchange, options: Options) -> Faulted:
 
 def _method_disallowed(exchange: Exchange, options: Options) -> Faulted:
     method = exchange.request.method
-    others = [allowed for allowed in ("GET", "HEAD", "POST") if allowed != method]
+    others = [allowed for allowed in sorted(SAFELISTED_METHODS) if allowed != method]
     caveat = f"{method} always passes the method check" if method in SAFELISTED_METHODS else None
     return Faulted(_replaced(exchange.fields, ALLOW_METHODS, [", ".join(others)]), caveat=caveat)
 

@@ -107,6 +107,20 @@ def _upper_methods(node: yaml.Node, ctx: Context, what: str) -> frozenset[str]:
     return frozenset(method.upper() for method in _methods(node, ctx, what))
 
 
+# Filter codes whose answer may change once the response is in (~h, ~b and ~t look
+# at the request or the response).
+RESPONSE_FILTER_CODES = frozenset({"s", "q", "c", "e", "a", "h", "hs", "b", "bs", "t", "ts"})
+
+
+def needs_response(expression: Any) -> bool:
+    """Whether a compiled mitmproxy filter may decide differently once the response is in."""
+    if hasattr(expression, "lst"):  # and, or
+        return any(needs_response(part) for part in expression.lst)
+    if hasattr(expression, "itm"):  # not
+        return needs_response(expression.itm)
+    return getattr(expression, "code", None) in RESPONSE_FILTER_CODES
+
+
 def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
     from mitmproxy import flowfilter  # the schema's only mitmproxy use: filter syntax
 
@@ -143,19 +157,21 @@ def _preflight_mode(node: yaml.Node, ctx: Context, what: str) -> str:
 
 
 def _strip(node: yaml.Node, ctx: Context, what: str) -> str | frozenset[str]:
-    if isinstance(node, yaml.ScalarNode) and node.value == "all":
+    if isinstance(node, yaml.ScalarNode) and node.value.lower() == "all":
         return "all"
     return frozenset(name.lower() for name in _header_names(node, ctx, what))
 
 
 def _set(node: yaml.Node, ctx: Context, what: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Header name -> value, or a list of values (one header line each)."""
-    entries = []
+    entries: dict[str, tuple[str, tuple[str, ...]]] = {}
     for name, key_node, value_node in _any_keys(node, ctx, what):
         if not cors.is_token(name):
             raise ctx.error(key_node, f"{what}: {name!r} is not a valid header name")
-        entries.append((name, _header_values(value_node, ctx, f"{what}.{name}")))
-    return tuple(entries)
+        if name.lower() in entries:
+            raise ctx.error(key_node, f"{what}: header {name!r} appears twice (header names ignore case)")
+        entries[name.lower()] = (name, _header_values(value_node, ctx, f"{what}.{name}"))
+    return tuple(entries.values())
 
 
 def _any_keys(node: yaml.Node, ctx: Context, what: str):
@@ -167,6 +183,8 @@ def _any_keys(node: yaml.Node, ctx: Context, what: str):
 
 def _header_values(node: yaml.Node, ctx: Context, what: str) -> tuple[str, ...]:
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    if not items:
+        raise ctx.error(node, f"{what} is an empty list; to remove the header, use strip")
     return tuple(_safe_value(scalar_text(item, ctx, what), item, ctx, what) for item in items)
 
 
@@ -250,7 +268,8 @@ MATCH_KEYS = (
         "`true`: only preflights (OPTIONS with Origin and Access-Control-Request-Method); "
         "`false`: only the rest."),
     Key("filter", _filter, None, "none",
-        "Any mitmproxy filter expression, e.g. `~m PUT & ~h X-Debug`."),
+        "Any mitmproxy filter expression, e.g. `~d example.com & !~u /health`, on the flow as it "
+        "is on the wire: a preflight is an `OPTIONS` (`method` sees what it announces)."),
 )
 
 ALLOW_KEYS = (

@@ -9,13 +9,13 @@ outcome depends on it, both outcomes are given. Pure: no mitmproxy import.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mitmcors import cors
+from mitmcors.cors import Fields
 from mitmcors.corserrors import KINDS
 
-Fields = Sequence[tuple[str, str]]
 
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 DEFAULT_PREFLIGHT_CACHE = 5  # seconds, when Access-Control-Max-Age is missing or invalid
@@ -27,16 +27,11 @@ FORBIDDEN_REQUEST_HEADERS = frozenset({
     "accept-charset", "accept-encoding", "access-control-request-headers",
     "access-control-request-method", "connection", "content-length", "cookie", "cookie2",
     "date", "dnt", "expect", "host", "keep-alive", "origin", "referer", "set-cookie", "te",
-    "trailer", "transfer-encoding", "upgrade", "via", "user-agent",
+    "trailer", "transfer-encoding", "upgrade", "via", "user-agent", "priority",
 })
 FORBIDDEN_REQUEST_PREFIXES = ("proxy-", "sec-")
 
 SAFELISTED_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
-# Chromium safelists these besides the standard's five (interventions and client hints).
-CHROMIUM_EXTRA_SAFELISTED = frozenset({
-    "intervention", "device-memory", "dpr", "width", "viewport-width", "rtt", "downlink", "ect",
-    "save-data",
-})
 _UNSAFE_BYTE = re.compile(r'[\x00-\x08\x0a-\x1f"():<>?@\[\\\]{}\x7f]')
 _LANGUAGE = re.compile(r"[0-9A-Za-z *,\-.;=]*")
 _SIMPLE_RANGE = re.compile(r"bytes=[0-9]+-[0-9]*")
@@ -46,9 +41,10 @@ _EFFECTIVE_CONNECTION_TYPES = frozenset({"slow-2g", "2g", "3g", "4g"})
 
 
 def is_safelisted_request_header(name: str, value: str) -> bool:
-    """A header a page may send without a preflight (Fetch, plus Chromium's extras)."""
+    """A header a page may send without a preflight: the Fetch standard's five, with
+    their value rules, plus the intervention and client-hint headers Chromium adds."""
     name = name.lower()
-    if len(value.encode("latin-1", "replace")) > 128:
+    if _byte_length(value) > 128:
         return False
     if name == "accept":
         return not _UNSAFE_BYTE.search(value)
@@ -70,6 +66,10 @@ def is_safelisted_request_header(name: str, value: str) -> bool:
     return name == "intervention"
 
 
+def _byte_length(value: str) -> int:
+    return len(value.encode("utf-8", "surrogateescape"))
+
+
 def is_browser_set(name: str) -> bool:
     name = name.lower()
     return name in FORBIDDEN_REQUEST_HEADERS or name.startswith(FORBIDDEN_REQUEST_PREFIXES)
@@ -81,7 +81,7 @@ def unsafe_request_header_names(headers: Fields) -> list[str]:
     set_by_page = [(name.lower(), value) for name, value in headers if not is_browser_set(name)]
     unsafe = {name for name, value in set_by_page if not is_safelisted_request_header(name, value)}
     safelisted = [(name, value) for name, value in set_by_page if name not in unsafe]
-    if sum(len(value) for _, value in safelisted) > 1024:
+    if sum(_byte_length(value) for _, value in safelisted) > 1024:
         unsafe.update(name for name, _ in safelisted)
     return sorted(unsafe)
 
@@ -169,7 +169,8 @@ def _parses_as_url(value: str) -> bool:
 
 
 def parse_allow_list(value: str | None) -> list[str] | None:
-    """A comma-separated list of tokens (empty items skipped), or None when it is not one."""
+    """The items of a comma-separated list of tokens (empty items skipped; a missing
+    header is an empty list), or None when the value is not such a list."""
     if value is None:
         return []
     items = [item.strip(" \t") for item in value.split(",")]

@@ -5,8 +5,9 @@ Authorization, ...) and backend behaviours (every kind of Allow-Origin, credenti
 preflight status, redirect, methods and headers, valid or not). Each case is fetched by
 a real Chromium page through mitmdump with the addon in observe mode (no rules, report
 on) and, for comparison, through a plain mitmdump. For every case the report's verdict
-and reason must equal Chromium's outcome (the page's fetch plus its console message),
-and the page must see exactly the same thing with and without the addon.
+and reason must equal Chromium's outcome (the page's fetch plus its console message), its
+word on whether the request needs a preflight must match whether Chromium sent one, and
+the page must see exactly the same thing with and without the addon.
 
 Rerun with another seed or size:
     CORS_DIFF_SEED=7 CORS_DIFF_CASES=200 python -m pytest tests/e2e/test_browser_differential.py
@@ -158,9 +159,14 @@ def test_the_report_agrees_with_chromium_on_every_generated_case(lab: Lab) -> No
         credentialed = REQUEST_KINDS[case.kind].get("credentials") == "include"
         expected = chromium_outcome(seen)
         outcomes.add(expected)
-        predicted = predicted_outcome(lab.entries(case.name), credentialed)
+        entries = lab.entries(case.name)
+        predicted = predicted_outcome(entries, credentialed)
         if predicted != expected:
             disagreements.append(f"{case.describe()}\n  Chromium: {expected}\n  report: {predicted}")
+        preflighted = any(entry["preflight"] for entry in entries)
+        for entry in entries:
+            if not entry["preflight"] and entry["needs_preflight"] != preflighted:
+                disagreements.append(f"{case.describe()}\n  Chromium sent a preflight: {preflighted}; report: {entry}")
     print(f"\nseed {SEED}: the report agreed with Chromium on {len(cases) - len(disagreements)} of "
           f"{len(cases)} cases, {len(outcomes)} distinct outcomes")
     assert not disagreements, f"{len(disagreements)} disagreements (seed {SEED}):\n" + "\n".join(disagreements)

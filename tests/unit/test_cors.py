@@ -57,7 +57,7 @@ def test_unsafe_value_character(value, expected):
 
 
 def test_defaults_let_a_credentialed_preflight_through():
-    assert cors.allow_headers(AllowPolicy(), preflight()) == [
+    assert cors.granted_headers(AllowPolicy(), preflight()) == [
         ("Access-Control-Allow-Origin", ORIGIN),
         ("Access-Control-Allow-Credentials", "true"),
         ("Access-Control-Allow-Methods", "PUT"),
@@ -67,7 +67,7 @@ def test_defaults_let_a_credentialed_preflight_through():
 
 def test_defaults_expose_the_response_own_headers_but_not_cors_or_cookies():
     names = ["Content-Type", "X-Total", "Set-Cookie", "Access-Control-Allow-Origin", "x-total"]
-    assert cors.allow_headers(AllowPolicy(), actual(), names) == [
+    assert cors.granted_headers(AllowPolicy(), actual(), names) == [
         ("Access-Control-Allow-Origin", ORIGIN),
         ("Access-Control-Allow-Credentials", "true"),
         ("Access-Control-Expose-Headers", "content-type, x-total"),
@@ -76,12 +76,12 @@ def test_defaults_expose_the_response_own_headers_but_not_cors_or_cookies():
 
 def test_wildcards_are_literal_without_credentials():
     policy = AllowPolicy(origins="*", credentials=False, methods="*", headers="*", expose="*")
-    assert cors.allow_headers(policy, preflight()) == [
+    assert cors.granted_headers(policy, preflight()) == [
         ("Access-Control-Allow-Origin", "*"),
         ("Access-Control-Allow-Methods", "*"),
         ("Access-Control-Allow-Headers", "*"),
     ]
-    assert cors.allow_headers(policy, actual(), ["X-Total"]) == [
+    assert cors.granted_headers(policy, actual(), ["X-Total"]) == [
         ("Access-Control-Allow-Origin", "*"),
         ("Access-Control-Expose-Headers", "*"),
     ]
@@ -90,39 +90,39 @@ def test_wildcards_are_literal_without_credentials():
 def test_wildcards_are_spelled_out_under_credentials():
     """Browsers read '*' literally on a credentialed response, so it would block."""
     policy = AllowPolicy(origins="*", credentials=True, methods="*", headers="*", expose="*")
-    headers = dict(cors.allow_headers(policy, preflight(method="DELETE", headers=("authorization",))))
+    headers = dict(cors.granted_headers(policy, preflight(method="DELETE", headers=("authorization",))))
     assert headers["Access-Control-Allow-Origin"] == ORIGIN
     assert headers["Access-Control-Allow-Methods"] == "DELETE"
     assert headers["Access-Control-Allow-Headers"] == "authorization"
-    exposed = dict(cors.allow_headers(policy, actual(), ["X-Total"]))
+    exposed = dict(cors.granted_headers(policy, actual(), ["X-Total"]))
     assert exposed["Access-Control-Expose-Headers"] == "x-total"
 
 
 def test_listed_methods_headers_and_exposed_are_sent_as_given():
     policy = AllowPolicy(methods=("GET", "PUT"), headers=("X-Test",), expose=("X-Total",), max_age=600)
-    assert cors.allow_headers(policy, preflight())[2:] == [
+    assert cors.granted_headers(policy, preflight())[2:] == [
         ("Access-Control-Allow-Methods", "GET, PUT"),
         ("Access-Control-Allow-Headers", "X-Test"),
         ("Access-Control-Max-Age", "600"),
     ]
-    assert cors.allow_headers(policy, actual(), ["X-Other"])[2:] == [("Access-Control-Expose-Headers", "X-Total")]
+    assert cors.granted_headers(policy, actual(), ["X-Other"])[2:] == [("Access-Control-Expose-Headers", "X-Total")]
 
 
 def test_an_empty_expose_list_exposes_nothing():
-    assert cors.allow_headers(AllowPolicy(expose=()), actual(), ["X-Total"]) == [
+    assert cors.granted_headers(AllowPolicy(expose=()), actual(), ["X-Total"]) == [
         ("Access-Control-Allow-Origin", ORIGIN),
         ("Access-Control-Allow-Credentials", "true"),
     ]
 
 
 def test_a_preflight_asking_for_no_headers_gets_no_allow_headers():
-    names = [name for name, _ in cors.allow_headers(AllowPolicy(), preflight(headers=()))]
+    names = [name for name, _ in cors.granted_headers(AllowPolicy(), preflight(headers=()))]
     assert "Access-Control-Allow-Headers" not in names
 
 
 @pytest.mark.parametrize("asks, policy_says, answered", [(True, True, True), (True, False, False), (False, True, False)])
 def test_private_network_is_granted_only_when_asked_and_allowed(asks, policy_says, answered):
-    headers = dict(cors.allow_headers(AllowPolicy(private_network=policy_says), preflight(private_network=asks)))
+    headers = dict(cors.granted_headers(AllowPolicy(private_network=policy_says), preflight(private_network=asks)))
     assert ("Access-Control-Allow-Private-Network" in headers) is answered
 
 
@@ -132,13 +132,13 @@ def test_private_network_is_granted_only_when_asked_and_allowed(asks, policy_say
 )
 def test_an_origin_list_is_matched_in_full(origin, allowed):
     policy = AllowPolicy(origins=re.compile(r"http://localhost:.*", re.IGNORECASE))
-    headers = cors.allow_headers(policy, actual(origin))
+    headers = cors.granted_headers(policy, actual(origin))
     assert headers[:1] == ([("Access-Control-Allow-Origin", origin)] if allowed else [])
     assert bool(headers) is allowed
 
 
 def test_a_request_without_origin_gets_nothing():
-    assert cors.allow_headers(AllowPolicy(), actual(origin=None)) == []
+    assert cors.granted_headers(AllowPolicy(), actual(origin=None)) == []
 
 
 @pytest.mark.parametrize(

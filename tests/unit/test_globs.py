@@ -46,3 +46,12 @@ def test_malformed_globs_are_errors(glob, message):
 @pytest.mark.parametrize("glob, literal", [("api.test", True), ("*.test", False), ("a?", False), ("[a]", False)])
 def test_is_literal(glob, literal):
     assert is_literal(glob) is literal
+
+
+def test_a_reversed_range_is_an_error_not_a_crash():
+    with pytest.raises(ValueError, match=r"invalid character class in '\[z-a\]'"):
+        glob_to_regex("[z-a]")
+
+
+def test_a_bracket_inside_a_class_is_literal():
+    assert compile_globs(["[[]x"], ignore_case=False).fullmatch("[x")

@@ -44,7 +44,7 @@ def test_a_blocked_flow_is_reported_logged_and_marked(observer, caplog):
         "message": "Access to fetch at 'http://api.test/v1/items' from origin 'http://localhost:3000' has been "
                    "blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.",
         "fix": "send `Access-Control-Allow-Origin: http://localhost:3000` on this response (error responses need it too)",
-        "rule": None, "warnings": [], "unreadable_headers": [],
+        "rule": None, "warnings": [], "unreadable_headers": [], "needs_preflight": False,
     }
     assert f.marked == BLOCKED_MARKER and "MissingAllowOriginHeader" in f.comment
     (record,) = [r for r in caplog.records if r.name == "mitmcors.observer"]
@@ -127,3 +127,31 @@ def test_a_report_path_that_cannot_be_written_is_refused(tmp_path, caplog):
         addon.running()
         with pytest.raises(exceptions.OptionsError, match="cannot write"):
             tctx.configure(addon, cors_report=str(tmp_path / "missing" / "r.jsonl"))
+
+
+@pytest.mark.parametrize("message", ["Client disconnected.", "stream reset by client (CANCEL)", "Connection killed."])
+def test_errors_on_the_client_side_are_not_judged(observer, message):
+    f = tflow.tflow(req=tutils.treq(headers=http.Headers([(b"Origin", ORIGIN.encode())])), err=True)
+    f.error.msg = message
+    observer.error(f)
+    assert observer.lines() == []
+
+
+def test_odd_bytes_are_shown_readably_everywhere(observer):
+    f = flow("GET", [], [("Content-Type", "text/plain")])
+    f.request.headers[b"Origin"] = b"http://\xff.test"
+    f.marked, f.comment = ":star:", "tester's note"
+    observer.response(f)
+    (entry,) = observer.lines()
+    assert entry["origin"] == "http://\\xff.test"
+    assert f.marked == ":star:" and f.comment.startswith("tester's note\nblocked GET")
+    f.comment.encode("utf-8")  # a flow file can store it
+
+
+def test_the_report_says_what_needs_a_preflight_and_how_long_one_is_cached(observer):
+    observer.response(flow("PUT", [("Origin", ORIGIN)], [("Access-Control-Allow-Origin", ORIGIN)]))
+    observer.response(flow("OPTIONS", [("Origin", ORIGIN), ("Access-Control-Request-Method", "PUT")],
+                           [("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Max-Age", "86400")], status=204))
+    actual, preflight = observer.lines()
+    assert actual["needs_preflight"] is True and "preflight_cache_seconds" not in actual
+    assert preflight["preflight_cache_seconds"] == 7200 and "needs_preflight" not in preflight

@@ -1,0 +1,109 @@
+"""What both addons need of mitmproxy's flows: reading a request as CORS sees it,
+header fields as text, a guard for hooks, and the clean way to refuse an option.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mitmproxy import exceptions, http
+
+from mitmcors import cors
+
+logger = logging.getLogger(__name__)
+
+# flow.metadata key: the rule that changed a flow (the verdicts name it).
+CHANGED_BY = "cors_rule"
+
+Addon = TypeVar("Addon")
+
+
+def refuse(running: bool, message: str) -> None:
+    """Refuse a bad option value in the one clean way each phase allows.
+
+    At run time an OptionsError makes mitmproxy refuse the change (``:set`` in the
+    console) and roll the option back. At startup an OptionsError raised from a script
+    would be printed with a traceback; an error logged instead makes mitmproxy refuse
+    to start, showing just this line.
+    """
+    if running:
+        raise exceptions.OptionsError(message)
+    logger.error("%s", message)
+
+
+def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, http.HTTPFlow], None]:
+    """Never let one odd flow take the proxy down: log the fault, leave the flow as it came.
+
+    Hooks compute everything first and assign to the flow last, so a fault midway
+    leaves nothing half-changed.
+    """
+
+    @functools.wraps(hook)
+    def guarded(self: Addon, flow: http.HTTPFlow) -> None:
+        try:
+            hook(self, flow)
+        except Exception:
+            logger.error(
+                "cors: internal error in %s for %s %s; the flow is left as it came",
+                hook.__name__, flow.request.method, readable(flow.request.pretty_url), exc_info=True,
+            )
+
+    return guarded
+
+
+def cors_request(request: http.Request) -> cors.CorsRequest:
+    """What the CORS protocol needs of a request, read from its headers."""
+    headers = request.headers
+    origin = headers.get("origin")
+    requested_method = headers.get(cors.REQUEST_METHOD)
+    preflight = cors.is_preflight(request.method, origin, requested_method)
+    return cors.CorsRequest(
+        origin=origin,
+        method=requested_method if preflight and requested_method else request.method,
+        preflight=preflight,
+        header_names=cors.requested_header_names(headers.get(cors.REQUEST_HEADERS)) if preflight else (),
+        private_network=preflight and headers.get(cors.REQUEST_PRIVATE_NETWORK, "").lower() == "true",
+        carries_cookie="cookie" in headers,
+    )
+
+
+def url_origin(request: http.Request) -> str:
+    """The origin of the requested URL, serialised as browsers do (no default port)."""
+    default_port = {"http": 80, "https": 443}.get(request.scheme)
+    host = request.host_header or (
+        request.host if request.port == default_port else f"{request.host}:{request.port}"
+    )
+    return f"{request.scheme}://{host.lower()}"
+
+
+def text_fields(headers: http.Headers) -> cors.Fields:
+    """Header bytes as text, losslessly (mitmproxy's own convention), to reason on them."""
+    return [
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in headers.fields
+    ]
+
+
+def byte_fields(fields: cors.Fields) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
+        for name, value in fields
+    ]
+
+
+def readable(value: Any) -> Any:
+    """Text safe to print, save and parse: bytes that are not UTF-8 become ``\\xNN``.
+
+    Header values are decoded with surrogate escapes, which a terminal, a JSON parser
+    or mitmproxy's flow file would each choke on. Lists and dicts are cleaned through.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, list):
+        return [readable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: readable(item) for key, item in value.items()}
+    return value
