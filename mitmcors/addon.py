@@ -143,7 +143,7 @@ class CorsRules:
         flow.metadata[ANSWERED] = True
         flow.response = response
         self._changed(flow, rule)
-        _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
+        _log_change(rule, flow, outcome, f"{outcome.what} with {status}", _changes([], outcome.fields))
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -157,7 +157,8 @@ class CorsRules:
         response = flow.response
         before = text_fields(response.headers)
         outcome = response_rewrite(rule.action, target.cors, flow.request.pretty_url, before, response.status_code)
-        if _same_headers(outcome.fields, before) and outcome.status is None:
+        changes = _changes(before, outcome.fields)
+        if not changes and outcome.status is None:
             return
         what = outcome.what
         if outcome.status is not None:
@@ -167,7 +168,7 @@ class CorsRules:
         if outcome.status is not None:
             flow.metadata[NEW_STATUS] = outcome.status
         self._changed(flow, rule)
-        _log_change(rule, flow, outcome, what, before)
+        _log_change(rule, flow, outcome, what, changes)
 
     def _changed(self, flow: http.HTTPFlow, rule: Rule) -> None:
         flow.metadata[CHANGED_BY] = rule.name
@@ -211,24 +212,20 @@ def _target(flow: http.HTTPFlow) -> Target:
     return Target(request.host, request.path.partition("?")[0], cors_request(request), flow)
 
 
-def _same_headers(after: cors.Fields, before: cors.Fields) -> bool:
-    """Equal as HTTP sees them: names case-insensitively (HTTP/2 lowercases them)."""
-    return _header_counts(after) == _header_counts(before)
+def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
+    """The header lines removed and added, compared as HTTP does: names ignore case
+    (HTTP/2 lowercases them) and a repeated line counts. Empty when nothing changed."""
+    old = collections.Counter((name.lower(), value) for name, value in before)
+    new = collections.Counter((name.lower(), value) for name, value in after)
+    removed = [f"-{_shown(name)}: {value}" for name, value in (old - new).elements()]
+    return removed + [f"+{_shown(name)}: {value}" for name, value in (new - old).elements()]
 
 
-def _header_counts(fields: cors.Fields) -> collections.Counter[tuple[str, str]]:
-    return collections.Counter((name.lower(), value) for name, value in fields)
-
-
-def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, before: Fields) -> None:
+def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, changes: list[str]) -> None:
     """One line per changed flow: the rule, what it did, the header difference, and
     why the flow may not show what the rule intends."""
     request = flow.request
     origin = request.headers.get("origin", "no origin")
-    removed = _header_counts(before) - _header_counts(outcome.fields)
-    added = _header_counts(outcome.fields) - _header_counts(before)
-    changes = [f"-{_shown(name)}: {value}" for name, value in removed.elements()]
-    changes += [f"+{_shown(name)}: {value}" for name, value in added.elements()]
     caveat = f" [may not show: {outcome.caveat}]" if outcome.caveat else ""
     logger.info(
         "cors: rule %r %s for %s %s (origin %s): %s%s",

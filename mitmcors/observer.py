@@ -96,8 +96,11 @@ class CorsVerdicts:
         if exchange is None:
             return
         verdict = verdicts.decide(exchange)
-        entry = report_entry(flow, exchange, verdict, connection_error)
         self._count(verdict)
+        noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
+        if not noteworthy and self._report is None:
+            return  # nothing to show or write: spare the proxy the report line
+        entry = report_entry(flow, exchange, verdict, connection_error)
         _show(flow, entry)
         if self._report is not None:
             self._report.write(json.dumps(entry) + "\n")

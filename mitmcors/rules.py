@@ -25,7 +25,7 @@ __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet",
 
 
 class Target(NamedTuple):
-    """What rules match on, read once per flow.
+    """What rules match on, read from a flow when a rule is to act on it.
 
     For a preflight, ``cors.method`` is the method it announces.
     """
