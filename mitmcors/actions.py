@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mitmcors import cors
 from mitmcors.rules import Action, Allow, Break, Rewrite
 from mitmcors.cors import Fields
-from mitmcors.scenarios import Exchange
+from mitmcors.scenarios import Answer
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _broken(action: Break, request: cors.CorsRequest, url: str, fields: Fields, 
     correct = cors.allow_response(action.policy, request, fields)
     repaired = _ok_status(request, correct, status)
     if scenario.on_preflight == request.preflight:
-        faulted = scenario.inject(Exchange(request, url, correct), action.options)
+        faulted = scenario.inject(Answer(request, url, correct), action.options)
         part = "preflight" if request.preflight else "response"
         return Outcome(f"broke the {part} ({scenario.name})", faulted.fields,
                        faulted.status or repaired, faulted.caveat)

@@ -36,7 +36,7 @@ CREDENTIALED_ONLY = (
 
 
 @dataclass(frozen=True)
-class Exchange:
+class Answer:
     """A correct answer the addon built, and what it answers."""
 
     request: CorsRequest
@@ -63,7 +63,7 @@ class Scenario:
     imitates: str
     fix: str
     options: tuple[str, ...]
-    inject: Callable[[Exchange, Options], Faulted]
+    inject: Callable[[Answer, Options], Faulted]
 
 
 def kebab(kind: str) -> str:
@@ -91,56 +91,56 @@ def _credentials_caveat(request: CorsRequest) -> str | None:
     return None if request.carries_cookie else f"{CREDENTIALED_ONLY}; this request carries no Cookie"
 
 
-def _missing_allow_origin(exchange: Exchange, options: Options) -> Faulted:
-    return Faulted(_without(exchange.fields, ALLOW_ORIGIN))
+def _missing_allow_origin(answer: Answer, options: Options) -> Faulted:
+    return Faulted(_without(answer.fields, ALLOW_ORIGIN))
 
 
-def _allow_origin_mismatch(exchange: Exchange, options: Options) -> Faulted:
+def _allow_origin_mismatch(answer: Answer, options: Options) -> Faulted:
     other = options.get("origin", OTHER_ORIGIN)
-    caveat = "the given origin is the request's own" if other == exchange.request.origin else None
-    return Faulted(_replaced(exchange.fields, ALLOW_ORIGIN, [other]), caveat=caveat)
+    caveat = "the given origin is the request's own" if other == answer.request.origin else None
+    return Faulted(_replaced(answer.fields, ALLOW_ORIGIN, [other]), caveat=caveat)
 
 
-def _multiple_allow_origin_values(exchange: Exchange, options: Options) -> Faulted:
-    origin = exchange.request.origin or ""
+def _multiple_allow_origin_values(answer: Answer, options: Options) -> Faulted:
+    origin = answer.request.origin or ""
     if options.get("form", "two-lines") == "two-lines":
         values = [origin, origin]  # as when a reverse proxy and the app both add it
     else:
         values = [f"{origin}, {OTHER_ORIGIN}"]
-    return Faulted(_replaced(exchange.fields, ALLOW_ORIGIN, values))
+    return Faulted(_replaced(answer.fields, ALLOW_ORIGIN, values))
 
 
-def _invalid_allow_origin_value(exchange: Exchange, options: Options) -> Faulted:
-    return Faulted(_replaced(exchange.fields, ALLOW_ORIGIN, [INVALID_ORIGIN]))
+def _invalid_allow_origin_value(answer: Answer, options: Options) -> Faulted:
+    return Faulted(_replaced(answer.fields, ALLOW_ORIGIN, [INVALID_ORIGIN]))
 
 
-def _wildcard_origin_not_allowed(exchange: Exchange, options: Options) -> Faulted:
-    fields = _replaced(_replaced(exchange.fields, ALLOW_ORIGIN, ["*"]), ALLOW_CREDENTIALS, ["true"])
-    return Faulted(fields, caveat=_credentials_caveat(exchange.request))
+def _wildcard_origin_not_allowed(answer: Answer, options: Options) -> Faulted:
+    fields = _replaced(_replaced(answer.fields, ALLOW_ORIGIN, ["*"]), ALLOW_CREDENTIALS, ["true"])
+    return Faulted(fields, caveat=_credentials_caveat(answer.request))
 
 
-def _invalid_allow_credentials(exchange: Exchange, options: Options) -> Faulted:
-    return Faulted(_without(exchange.fields, ALLOW_CREDENTIALS), caveat=_credentials_caveat(exchange.request))
+def _invalid_allow_credentials(answer: Answer, options: Options) -> Faulted:
+    return Faulted(_without(answer.fields, ALLOW_CREDENTIALS), caveat=_credentials_caveat(answer.request))
 
 
-def _invalid_status(exchange: Exchange, options: Options) -> Faulted:
-    return Faulted(exchange.fields, status=options.get("status", 403))
+def _invalid_status(answer: Answer, options: Options) -> Faulted:
+    return Faulted(answer.fields, status=options.get("status", 403))
 
 
-def _disallowed_redirect(exchange: Exchange, options: Options) -> Faulted:
-    location = options.get("location", exchange.url)
-    return Faulted(_replaced(exchange.fields, "Location", [location]), status=options.get("status", 301))
+def _disallowed_redirect(answer: Answer, options: Options) -> Faulted:
+    location = options.get("location", answer.url)
+    return Faulted(_replaced(answer.fields, "Location", [location]), status=options.get("status", 301))
 
 
-def _method_disallowed(exchange: Exchange, options: Options) -> Faulted:
-    method = exchange.request.method
+def _method_disallowed(answer: Answer, options: Options) -> Faulted:
+    method = answer.request.method
     others = [allowed for allowed in sorted(SAFELISTED_METHODS) if allowed != method]
     caveat = f"{method} always passes the method check" if method in SAFELISTED_METHODS else None
-    return Faulted(_replaced(exchange.fields, ALLOW_METHODS, [", ".join(others)]), caveat=caveat)
+    return Faulted(_replaced(answer.fields, ALLOW_METHODS, [", ".join(others)]), caveat=caveat)
 
 
-def _header_disallowed(exchange: Exchange, options: Options) -> Faulted:
-    requested = exchange.request.header_names
+def _header_disallowed(answer: Answer, options: Options) -> Faulted:
+    requested = answer.request.header_names
     named = options.get("header", "").lower()
     allowed = [name for name in requested if named and name != named]
     if named and named not in requested:
@@ -148,32 +148,32 @@ def _header_disallowed(exchange: Exchange, options: Options) -> Faulted:
     else:
         caveat = None if requested else "the preflight asks for no headers"
     values = [", ".join(allowed)] if allowed else []
-    return Faulted(_replaced(exchange.fields, ALLOW_HEADERS, values), caveat=caveat)
+    return Faulted(_replaced(answer.fields, ALLOW_HEADERS, values), caveat=caveat)
 
 
-def _invalid_allow_methods(exchange: Exchange, options: Options) -> Faulted:
+def _invalid_allow_methods(answer: Answer, options: Options) -> Faulted:
     # A space-separated list: a real misconfiguration, and no longer a list of tokens.
-    methods = dict.fromkeys(["GET", "POST", exchange.request.method])
-    return Faulted(_replaced(exchange.fields, ALLOW_METHODS, [" ".join(methods)]))
+    methods = dict.fromkeys(["GET", "POST", answer.request.method])
+    return Faulted(_replaced(answer.fields, ALLOW_METHODS, [" ".join(methods)]))
 
 
-def _invalid_allow_headers(exchange: Exchange, options: Options) -> Faulted:
-    names = dict.fromkeys([*exchange.request.header_names, "content-type", "x-requested-with"])
-    return Faulted(_replaced(exchange.fields, ALLOW_HEADERS, [" ".join(names)]))
+def _invalid_allow_headers(answer: Answer, options: Options) -> Faulted:
+    names = dict.fromkeys([*answer.request.header_names, "content-type", "x-requested-with"])
+    return Faulted(_replaced(answer.fields, ALLOW_HEADERS, [" ".join(names)]))
 
 
-def _header_not_exposed(exchange: Exchange, options: Options) -> Faulted:
+def _header_not_exposed(answer: Answer, options: Options) -> Faulted:
     named = options.get("header", "").lower()
     if not named:
-        return Faulted(_without(exchange.fields, EXPOSE_HEADERS))
-    exposed = [name.strip() for name in (_value(exchange.fields, EXPOSE_HEADERS) or "").split(",")]
+        return Faulted(_without(answer.fields, EXPOSE_HEADERS))
+    exposed = [name.strip() for name in (_value(answer.fields, EXPOSE_HEADERS) or "").split(",")]
     kept = [name for name in exposed if name and name.lower() != named]
     caveat = None
     if named in SAFELISTED_RESPONSE_HEADERS:
         caveat = f"{named} is a CORS-safelisted response header, always readable"
     elif named not in (name.lower() for name in exposed):
         caveat = f"the response has no {named} header"
-    return Faulted(_replaced(exchange.fields, EXPOSE_HEADERS, [", ".join(kept)] if kept else []), caveat=caveat)
+    return Faulted(_replaced(answer.fields, EXPOSE_HEADERS, [", ".join(kept)] if kept else []), caveat=caveat)
 
 
 # Chromium's CorsError, the bug it imitates, the scenario's options, and its fault.
@@ -219,7 +219,7 @@ _PREFLIGHT_TWIN = "As above, on the preflight only: OPTIONS is often answered by
 
 
 def _scenario(kind_name: str, on_preflight: bool, imitates: str, options: tuple[str, ...],
-              inject: Callable[[Exchange, Options], Faulted]) -> Scenario:
+              inject: Callable[[Answer, Options], Faulted]) -> Scenario:
     kind = KINDS[kind_name]
     return Scenario(kebab(kind_name), kind_name, on_preflight, kind.message(), imitates,
                     kind.fix_for(origin="<origin>"), options, inject)

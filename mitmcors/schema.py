@@ -221,10 +221,10 @@ def _scenario(node: yaml.Node, ctx: Context, what: str) -> Scenario:
 
 
 def _status(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> int:
-    allowed = REDIRECT_STATUSES if scenario.name == "preflight-disallowed-redirect" else range(400, 600)
+    allowed = REDIRECT_SCENARIO_STATUSES if scenario.name == "preflight-disallowed-redirect" else range(400, 600)
     status = non_negative_int(node, ctx, what)
     if status not in allowed:
-        shown = ", ".join(map(str, allowed)) if allowed is REDIRECT_STATUSES else "400 to 599"
+        shown = ", ".join(map(str, allowed)) if allowed is REDIRECT_SCENARIO_STATUSES else "400 to 599"
         raise ctx.error(node, f"{what} must be one of {shown} for {scenario.name}, got {status}")
     return status
 
@@ -244,7 +244,7 @@ def _form(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> str:
     return choice(node, ctx, what, ("two-lines", "one-line"))
 
 
-REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+REDIRECT_SCENARIO_STATUSES = (301, 302, 303, 307, 308)
 _SCENARIO_OPTIONS: dict[str, Callable[[yaml.Node, Context, str, Scenario], Any]] = {
     "origin": _header_value,
     "location": _header_value,

@@ -181,19 +181,21 @@ def parse_allow_list(value: str | None) -> list[str] | None:
 def check_preflight(exchange: Exchange, credentialed: bool) -> tuple[Failure | None, tuple[str, ...]]:
     """The preflight's checks in Chromium's order; also returns any warnings."""
     fields = exchange.response_headers
-    if exchange.status in REDIRECT_STATUSES and header(fields, "location") is not None:
-        return Failure("PreflightDisallowedRedirect", header(fields, "location") or ""), ()
+    location = header(fields, "location")
+    if exchange.status in REDIRECT_STATUSES and location is not None:
+        return Failure("PreflightDisallowedRedirect", location), ()
     access = check_access(fields, exchange.origin, credentialed)
     if access is not None:
         return Failure("Preflight" + access.kind, access.value), ()
     if not 200 <= exchange.status < 300:
         return Failure("PreflightInvalidStatus", str(exchange.status)), ()
-    methods = parse_allow_list(header(fields, cors.ALLOW_METHODS))
+    allow_methods, allow_headers = header(fields, cors.ALLOW_METHODS), header(fields, cors.ALLOW_HEADERS)
+    methods = parse_allow_list(allow_methods)
     if methods is None:
-        return Failure("InvalidAllowMethodsPreflightResponse", header(fields, cors.ALLOW_METHODS) or ""), ()
-    headers = parse_allow_list(header(fields, cors.ALLOW_HEADERS))
+        return Failure("InvalidAllowMethodsPreflightResponse", allow_methods or ""), ()
+    headers = parse_allow_list(allow_headers)
     if headers is None:
-        return Failure("InvalidAllowHeadersPreflightResponse", header(fields, cors.ALLOW_HEADERS) or ""), ()
+        return Failure("InvalidAllowHeadersPreflightResponse", allow_headers or ""), ()
     if not _method_allowed(exchange.method, methods, credentialed):
         return Failure("MethodDisallowedByPreflightResponse", exchange.method), ()
     return _check_request_headers(exchange.request_headers, {name.lower() for name in headers}, credentialed)
