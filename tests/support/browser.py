@@ -77,11 +77,15 @@ def launch_chromium(playwright: Playwright) -> Browser:
 
 
 @contextmanager
-def proxied_context(browser: Browser, proxy_port: int) -> Iterator[BrowserContext]:
+def proxied_context(browser: Browser, proxy_port: int, trust_proxy_certificates: bool = False) -> Iterator[BrowserContext]:
     """Fresh context (own cookies and preflight cache) whose traffic, loopback
-    included, goes through the proxy on proxy_port."""
+    included, goes through the proxy on proxy_port.
+
+    ``trust_proxy_certificates`` stands in for installing mitmproxy's CA, for HTTPS.
+    """
     context = browser.new_context(
-        proxy={"server": f"http://127.0.0.1:{proxy_port}", "bypass": PROXY_BYPASS}
+        proxy={"server": f"http://127.0.0.1:{proxy_port}", "bypass": PROXY_BYPASS},
+        ignore_https_errors=trust_proxy_certificates,
     )
     try:
         yield context

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
+from support.tls import server_context
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADDON_PATH = REPO_ROOT / "cors_addon.py"
 STARTUP_TIMEOUT = 15.0
@@ -270,10 +272,30 @@ class ApiServer(_BackgroundServer):
     handler = _ApiHandler
 
 
+class _OverTls(_BackgroundServer):
+    """A server of this module over TLS, with a self-signed certificate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._server.socket = server_context().wrap_socket(self._server.socket, server_side=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+class HttpsApiServer(_OverTls, ApiServer):
+    """The API over HTTPS."""
+
+
 class PageServer(_BackgroundServer):
     """Serves the page at `/`; its origin is `base_url`."""
 
     handler = _PageHandler
+
+
+class HttpsPageServer(_OverTls, PageServer):
+    """The page over HTTPS: a page and an API on two HTTPS ports are one site, two origins."""
 
 
 def find_mitmdump() -> Path:
