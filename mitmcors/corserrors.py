@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PREFLIGHT_PREFIX = "Response to preflight request doesn't pass access control check: "
+VALID_VALUE = " Have the server send the header with a valid value."
+# The schemes Chromium's console lists for CorsDisabledScheme, as Debian's build prints them.
+CORS_ENABLED_SCHEMES = ("chrome, chrome-experimental-site-token-provider, chrome-extension, "
+                        "chrome-untrusted, data, http, https, isolated-app")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Kind:
     name: str
     says: str
     fix: str
+    network_error: bool = False  # not a CORS error: the console shows only "net::ERR_..."
 
     def message(self, value: str = "…") -> str:
         return self.says.format(value=value)
@@ -38,16 +43,16 @@ _ORIGIN_KINDS = (
          "it too)"),
     Kind("AllowOriginMismatch",
          "The 'Access-Control-Allow-Origin' header has a value '{value}' that is not equal to "
-         "the supplied origin.",
+         "the supplied origin." + VALID_VALUE,
          "send `Access-Control-Allow-Origin: {origin}` (the request's origin, byte for byte) "
          "instead of '{value}'"),
     Kind("MultipleAllowOriginValues",
          "The 'Access-Control-Allow-Origin' header contains multiple values '{value}', but only "
-         "one is allowed.",
+         "one is allowed." + VALID_VALUE,
          "send one `Access-Control-Allow-Origin: {origin}` line (the header is added twice, or "
          "lists several origins)"),
     Kind("InvalidAllowOriginValue",
-         "The 'Access-Control-Allow-Origin' header contains the invalid value '{value}'.",
+         "The 'Access-Control-Allow-Origin' header contains the invalid value '{value}'." + VALID_VALUE,
          "send `Access-Control-Allow-Origin: {origin}`, a full origin with its scheme"),
     Kind("WildcardOriginNotAllowed",
          "The value of the 'Access-Control-Allow-Origin' header in the response must not be "
@@ -84,6 +89,29 @@ _PREFLIGHT_KINDS = (
 )
 
 
+_REDIRECT_KINDS = (
+    # Chromium leaves the location out of this message: it prints '' where it belongs.
+    Kind("RedirectContainsCredentials",
+         "Redirect location '' contains a username and password, which is disallowed for "
+         "cross-origin requests.",
+         "redirect to a URL without a user name or password (it redirected to {value})"),
+    Kind("CorsDisabledScheme",
+         "Cross origin requests are only supported for protocol schemes: "
+         + CORS_ENABLED_SCHEMES + ".",
+         "redirect to an http or https URL (it redirected to {value})"),
+    Kind("TooManyRedirects", "net::ERR_TOO_MANY_REDIRECTS",
+         "end the redirect chain sooner: browsers follow 20 redirects at most", True),
+    Kind("InvalidRedirect", "net::ERR_INVALID_REDIRECT",
+         "send a Location that is a valid URL (it sent {value})", True),
+    Kind("UnsafeRedirect", "net::ERR_UNSAFE_REDIRECT",
+         "redirect to an http or https URL (browsers never follow a redirect to {value})", True),
+    Kind("UnknownUrlScheme", "net::ERR_UNKNOWN_URL_SCHEME",
+         "redirect to an http or https URL; fetch cannot follow a redirect to {value}", True),
+    Kind("UnsafePort", "net::ERR_UNSAFE_PORT",
+         "redirect to a port browsers allow (they block {value}'s port)", True),
+)
+
+
 def _preflight_twin(kind: Kind) -> Kind:
     fix = kind.fix.replace("on this response", "on the preflight (OPTIONS) response")
     if fix == kind.fix:
@@ -93,5 +121,5 @@ def _preflight_twin(kind: Kind) -> Kind:
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
-    for kind in (*_ORIGIN_KINDS, *map(_preflight_twin, _ORIGIN_KINDS), *_PREFLIGHT_KINDS)
+    for kind in (*_ORIGIN_KINDS, *map(_preflight_twin, _ORIGIN_KINDS), *_PREFLIGHT_KINDS, *_REDIRECT_KINDS)
 }

@@ -15,7 +15,8 @@ from typing import IO, Any
 
 from mitmproxy import ctx, flow as mitmflow, http
 
-from mitmcors import verdicts
+from mitmcors import cors, verdicts
+from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, readable, refuse, text_fields, url_origin
 from mitmcors.verdicts import Exchange, Failure, Verdict
@@ -35,6 +36,7 @@ class CorsVerdicts:
         self._seen = 0
         self._warned = 0
         self._blocked: collections.Counter[str] = collections.Counter()  # bounded by the kinds
+        self._chains = RedirectChains()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -92,7 +94,11 @@ class CorsVerdicts:
         )
 
     def _judge(self, flow: http.HTTPFlow, status: int, fields: Fields, connection_error: str | None) -> None:
-        exchange = _exchange(flow, status, fields)
+        request = flow.request
+        seen = cors_request(request)
+        chain = self._chains.find(request.url, consume=not seen.preflight)
+        self._remember_redirect(request, seen, chain, status, fields)
+        exchange = _exchange(flow, seen, status, fields, chain)
         if exchange is None:
             return
         verdict = verdicts.decide(exchange)
@@ -100,11 +106,22 @@ class CorsVerdicts:
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
         if not noteworthy and self._report is None:
             return  # nothing to show or write: spare the proxy the report line
-        entry = report_entry(flow, exchange, verdict, connection_error)
+        entry = report_entry(flow, exchange, verdict, connection_error, chain)
         _show(flow, entry)
         if self._report is not None:
             self._report.write(json.dumps(entry) + "\n")
             self._report.flush()  # a long run that is killed loses nothing
+
+    def _remember_redirect(
+        self, request: http.Request, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
+    ) -> None:
+        """Follow a cors-mode request's redirect, same-origin ones too: a chain may
+        begin at the page's own origin and cross over later."""
+        if seen.preflight or status not in verdicts.REDIRECT_STATUSES or not _cors_mode(request):
+            return
+        location = verdicts.redirect_location(status, fields)
+        if location is not None:
+            self._chains.follow(chain, request.url, seen.origin or url_origin(request), location)
 
     def _count(self, verdict: Verdict) -> None:
         self._seen += 1
@@ -124,10 +141,17 @@ def _server_side(error: mitmflow.Error) -> bool:
     return error.msg != mitmflow.Error.KILLED_MESSAGE and "client" not in message
 
 
-def _exchange(flow: http.HTTPFlow, status: int, fields: Fields) -> Exchange | None:
+def _cors_mode(request: http.Request) -> bool:
+    """A fetch in cors mode; without Sec-Fetch-Mode (not a browser), one with Origin."""
+    mode = request.headers.get("sec-fetch-mode")
+    return mode == "cors" if mode is not None else "origin" in request.headers
+
+
+def _exchange(
+    flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, chain: Chain | None
+) -> Exchange | None:
     """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
     request = flow.request
-    seen = cors_request(request)
     fetch_mode = request.headers.get("sec-fetch-mode")
     if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(request), fetch_mode):
         return None
@@ -139,11 +163,14 @@ def _exchange(flow: http.HTTPFlow, status: int, fields: Fields) -> Exchange | No
         response_headers=fields,
         request_headers=seen.header_names,
         credentialed=True if seen.carries_cookie else None,  # no cookie proves nothing
+        url=request.url,
+        redirects=chain.redirects if chain else 0,
     )
 
 
 def report_entry(
-    flow: http.HTTPFlow, exchange: Exchange, verdict: Verdict, connection_error: str | None = None
+    flow: http.HTTPFlow, exchange: Exchange, verdict: Verdict, connection_error: str | None = None,
+    chain: Chain | None = None,
 ) -> dict[str, Any]:
     """One line of the report: what a tester needs to know about one cross-origin flow.
 
@@ -165,14 +192,15 @@ def report_entry(
         "status": exchange.status,
         "verdict": "allowed" if verdict.allowed else "blocked",
         "reason": verdict.reason,
-        "message": _message(request.pretty_url, exchange.origin, verdict.failure),
+        "message": _message(request.pretty_url, exchange.origin, verdict.failure, chain),
         "fix": fix,
         "rule": flow.metadata.get(CHANGED_BY),
         "warnings": warnings,
         "unreadable_headers": list(verdict.hidden_headers),
+        "redirected_from": chain.started_at if chain else None,
     }
     if exchange.preflight:
-        entry["preflight_cache_seconds"] = verdicts.preflight_cache_seconds(exchange.response_headers)
+        entry["preflight_cache_seconds"] = _preflight_cache_seconds(exchange, text_fields(request.headers))
     else:
         entry["needs_preflight"] = verdicts.needs_preflight(request.method, text_fields(request.headers))
     if verdict.with_credentials is not None:
@@ -181,11 +209,33 @@ def report_entry(
     return readable(entry)
 
 
-def _message(url: str, origin: str, failure: Failure | None) -> str | None:
-    """Chromium's console line for the failure, word for word."""
+def _preflight_cache_seconds(exchange: Exchange, request_fields: Fields) -> int:
+    """How long the answer spares the same request a preflight: never, when the page's
+    cache mode makes the browser skip its preflight cache."""
+    if verdicts.bypasses_preflight_cache(request_fields):
+        return 0
+    return verdicts.preflight_cache_seconds(exchange.response_headers)
+
+
+def _message(url: str, origin: str, failure: Failure | None, chain: Chain | None = None) -> str | None:
+    """Chromium's console line for the failure, word for word (for fetch; an
+    XMLHttpRequest's says "XMLHttpRequest" where this says "fetch").
+
+    Within a redirect chain it names the page's origin (not the "null" the request
+    carries) and the URL the chain began at; a disallowed scheme is named as the URL.
+    """
     if failure is None:
         return None
-    return f"Access to fetch at '{url}' from origin '{origin}' has been blocked by CORS policy: {failure.message()}"
+    if failure.network_error:
+        return f"Failed to load resource: {failure.message()}"
+    at = failure.value if failure.kind == "CorsDisabledScheme" else url
+    started_at = chain.started_at if chain else url
+    redirected = f" (redirected from '{started_at}')" if started_at != at else ""
+    origin = chain.origin if chain else origin
+    return (
+        f"Access to fetch at '{at}'{redirected} from origin '{origin}' has been blocked by CORS policy: "
+        f"{failure.message()}"
+    )
 
 
 def _credentials_warning(verdict: Verdict) -> list[str]:

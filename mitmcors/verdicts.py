@@ -12,14 +12,23 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mitmcors import cors
+from mitmcors import cors, urls
 from mitmcors.cors import Fields
 from mitmcors.corserrors import KINDS
 
-
-REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+# What the network stack follows as a redirect: 300 is shown to the page instead, and
+# a redirect status without a non-empty Location is an ordinary response.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PREFLIGHT_CACHE = 5  # seconds, when Access-Control-Max-Age is missing or invalid
 MAX_PREFLIGHT_CACHE = 7200
+MAX_REDIRECTS = 20  # Chromium follows 20 redirects and fails on the 21st
+# Schemes the browser itself serves, which no network redirect may lead to; any other
+# scheme it does not fetch fails the CORS check instead (CorsDisabledScheme).
+UNSAFE_REDIRECT_SCHEMES = frozenset({
+    "about", "blob", "chrome", "chrome-untrusted", "data", "devtools", "file", "filesystem",
+    "view-source",
+})
+_INT64_MAX = 2**63 - 1
 
 # Request headers the browser sets itself (forbidden to scripts, or always added by
 # Chromium): they never make a request need a preflight.
@@ -34,7 +43,7 @@ FORBIDDEN_REQUEST_PREFIXES = ("proxy-", "sec-")
 SAFELISTED_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
 _UNSAFE_BYTE = re.compile(r'[\x00-\x08\x0a-\x1f"():<>?@\[\\\]{}\x7f]')
 _LANGUAGE = re.compile(r"[0-9A-Za-z *,\-.;=]*")
-_SIMPLE_RANGE = re.compile(r"bytes=[0-9]+-[0-9]*")
+_INT64 = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _INTEGER = re.compile(r"[0-9]+")
 _EFFECTIVE_CONNECTION_TYPES = frozenset({"slow-2g", "2g", "3g", "4g"})
@@ -54,7 +63,7 @@ def is_safelisted_request_header(name: str, value: str) -> bool:
         essence = value.split(";", 1)[0].strip().lower()
         return not _UNSAFE_BYTE.search(value) and essence in SAFELISTED_CONTENT_TYPES
     if name == "range":
-        return _SIMPLE_RANGE.fullmatch(value.lower()) is not None
+        return _is_simple_range(value)
     if name in ("device-memory", "dpr", "downlink"):
         return _DECIMAL.fullmatch(value) is not None
     if name in ("width", "viewport-width", "rtt"):
@@ -64,6 +73,29 @@ def is_safelisted_request_header(name: str, value: str) -> bool:
     if name == "save-data":
         return value.lower() == "on"
     return name == "intervention"
+
+
+def _is_simple_range(value: str) -> bool:
+    """One byte range with a start (``bytes=N-`` or ``bytes=N-M``, M not before N), as
+    Chromium parses it: case-insensitive, no whitespace, numbers as 64-bit integers."""
+    lowered = value.lower()
+    if not lowered.startswith("bytes=") or any(c in lowered for c in " \t,"):
+        return False
+    first, dash, last = lowered[len("bytes="):].partition("-")
+    start, end = parse_int64(first), parse_int64(last)
+    if not dash or start is None or start < 0:
+        return False
+    # An end of -1 is Chromium's "no end given", so "bytes=5--1" reads as "bytes=5-".
+    return last == "" or (end is not None and (end == -1 or end >= start))
+
+
+def parse_int64(text: str) -> int | None:
+    """The number Chromium's StringToInt64 reads: an optional sign, digits, nothing else,
+    within 64 bits. Bounded work whatever the length (a hostile header can be long)."""
+    if not _INT64.fullmatch(text) or len(text.lstrip("+-").lstrip("0")) > 19:
+        return None
+    number = int(text)
+    return number if -_INT64_MAX - 1 <= number <= _INT64_MAX else None
 
 
 def _byte_length(value: str) -> int:
@@ -77,13 +109,38 @@ def is_browser_set(name: str) -> bool:
 
 def unsafe_request_header_names(headers: Fields) -> list[str]:
     """The headers that need a preflight: not safelisted (the safelisted ones too when
-    their values exceed 1,024 bytes together), lowercased, sorted, each once."""
-    set_by_page = [(name.lower(), value) for name, value in headers if not is_browser_set(name)]
+    their values exceed 1,024 bytes together), lowercased, sorted, each once.
+
+    Headers the network stack adds after the page's are judged never count: the cache
+    mode's Pragma and Cache-Control, and the default Accept-Language (not told apart on
+    the wire from one the page set, so it is left out of the total either way).
+    """
+    set_by_page = [
+        (name.lower(), value) for name, value in headers
+        if not is_browser_set(name) and not _added_for_cache_mode(name, headers)
+    ]
     unsafe = {name for name, value in set_by_page if not is_safelisted_request_header(name, value)}
     safelisted = [(name, value) for name, value in set_by_page if name not in unsafe]
-    if sum(_byte_length(value) for _, value in safelisted) > 1024:
+    if sum(_byte_length(value) for name, value in safelisted if name != "accept-language") > 1024:
         unsafe.update(name for name, _ in safelisted)
     return sorted(unsafe)
+
+
+def bypasses_preflight_cache(headers: Fields) -> bool:
+    """Whether the request's cache mode (no-store, reload, no-cache) makes Chromium skip
+    its preflight cache: it then sends the headers of ``_added_for_cache_mode``."""
+    return any(_added_for_cache_mode(name, headers) for name, _ in headers)
+
+
+def _added_for_cache_mode(name: str, headers: Fields) -> bool:
+    """Chromium's network stack adds ``Pragma: no-cache`` with ``Cache-Control: no-cache``
+    for the no-store and reload cache modes, and ``Cache-Control: max-age=0`` for
+    no-cache; a page that sets these itself is preflighted, which the wire then shows."""
+    lowered = name.lower()
+    if lowered not in ("pragma", "cache-control"):
+        return False
+    pragma, cache_control = header(headers, "pragma"), header(headers, "cache-control")
+    return (pragma, cache_control) in (("no-cache", "no-cache"), (None, "max-age=0"))
 
 
 def needs_preflight(method: str, headers: Fields) -> bool:
@@ -96,12 +153,17 @@ class Failure:
 
     kind: str
     value: str = ""
+    fix_value: str | None = None  # what the fix names, when it is more than ``value``
 
     def message(self) -> str:
         return KINDS[self.kind].message(self.value)
 
     def fix(self, origin: str) -> str:
-        return KINDS[self.kind].fix_for(self.value, origin)
+        return KINDS[self.kind].fix_for(self.value if self.fix_value is None else self.fix_value, origin)
+
+    @property
+    def network_error(self) -> bool:
+        return KINDS[self.kind].network_error
 
 
 @dataclass(frozen=True)
@@ -110,6 +172,7 @@ class Exchange:
 
     For a preflight, ``method`` and ``request_headers`` are what it announces.
     ``credentialed`` is True when known to be credentialed, None when unknown.
+    ``redirects`` counts the redirects the browser followed before this request.
     """
 
     origin: str
@@ -119,6 +182,8 @@ class Exchange:
     response_headers: Fields
     request_headers: tuple[str, ...] = ()
     credentialed: bool | None = None
+    url: str = ""
+    redirects: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,14 +223,9 @@ def check_access(fields: Fields, origin: str, credentialed: bool) -> Failure | N
 def _mismatch_kind(allow_origin: str) -> str:
     if " " in allow_origin or "," in allow_origin:
         return "MultipleAllowOriginValues"
-    if allow_origin == "null" or _parses_as_url(allow_origin):
+    if allow_origin == "null" or urls.is_url(allow_origin):
         return "AllowOriginMismatch"
     return "InvalidAllowOriginValue"
-
-
-def _parses_as_url(value: str) -> bool:
-    """Roughly what GURL accepts: a scheme, then something."""
-    return re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*:.+", value) is not None
 
 
 def parse_allow_list(value: str | None) -> list[str] | None:
@@ -181,8 +241,8 @@ def parse_allow_list(value: str | None) -> list[str] | None:
 def check_preflight(exchange: Exchange, credentialed: bool) -> tuple[Failure | None, tuple[str, ...]]:
     """The preflight's checks in Chromium's order; also returns any warnings."""
     fields = exchange.response_headers
-    location = header(fields, "location")
-    if exchange.status in REDIRECT_STATUSES and location is not None:
+    location = redirect_location(exchange.status, fields)
+    if location is not None:
         return Failure("PreflightDisallowedRedirect", location), ()
     access = check_access(fields, exchange.origin, credentialed)
     if access is not None:
@@ -212,9 +272,9 @@ def _check_request_headers(
     requested: Iterable[str], allowed: set[str], credentialed: bool
 ) -> tuple[Failure | None, tuple[str, ...]]:
     wildcard = "*" in allowed and not credentialed
-    for name in requested:
-        if name not in allowed and not wildcard:
-            return Failure("HeaderDisallowedByPreflightResponse", name), ()
+    missing = [] if wildcard else [name for name in requested if name not in allowed]
+    if missing:
+        return Failure("HeaderDisallowedByPreflightResponse", missing[0], ", ".join(missing)), _which_named(missing)
     if wildcard and "authorization" in requested and "authorization" not in allowed:
         return None, (
             "Authorization is allowed only through '*' in Access-Control-Allow-Headers: "
@@ -224,27 +284,81 @@ def _check_request_headers(
     return None, ()
 
 
+def redirect_location(status: int, fields: Fields) -> str | None:
+    """The Location the network stack follows, or None when this is no redirect: the
+    status must be a redirect's and some Location line must be non-empty."""
+    if status not in REDIRECT_STATUSES:
+        return None
+    return next((value for name, value in fields if name.lower() == "location" and value.strip()), None)
+
+
+def _which_named(missing: list[str]) -> tuple[str, ...]:
+    if len(missing) < 2:
+        return ()
+    return (
+        f"{len(missing)} requested headers are not allowed ({', '.join(missing)}); Chromium names "
+        "one of them, picked in an internal order that is not on the wire, and then the next",
+    )
+
+
+def refuse_redirect(url: str, location: str, redirects: int) -> Failure | None:
+    """The network stack's own refusals, made before the CORS check sees the redirect."""
+    if redirects >= MAX_REDIRECTS:
+        return Failure("TooManyRedirects")
+    return Failure("InvalidRedirect", location) if urls.parse(location.strip(), url) is None else None
+
+
+def check_redirect_target(url: str, location: str) -> Failure | None:
+    """Where a cross-origin request may be redirected, once the CORS check on the
+    redirect response passed: no credentials in the target, a scheme fetch can follow,
+    a port browsers connect to."""
+    target = urls.parse(location.strip(), url)
+    if target is None:
+        return Failure("InvalidRedirect", location)
+    if target.has_credentials:
+        return Failure("RedirectContainsCredentials", target.href)
+    if target.scheme in ("http", "https"):
+        return Failure("UnsafePort", target.href) if urls.has_bad_port(target) else None
+    if target.scheme in ("ws", "wss"):
+        return Failure("UnknownUrlScheme", target.href)
+    if target.scheme in UNSAFE_REDIRECT_SCHEMES:
+        return Failure("UnsafeRedirect", target.href)
+    return Failure("CorsDisabledScheme", target.href)
+
+
 def preflight_cache_seconds(fields: Fields) -> int:
-    """How long Chromium caches this preflight's result."""
+    """How long Chromium caches this preflight's result: Max-Age read as a 64-bit
+    integer (anything else, several values included, means the default), a negative
+    value means not at all, and two hours at most."""
     value = header(fields, cors.MAX_AGE)
-    if value is None or not _INTEGER.fullmatch(value.strip()):
+    seconds = None if value is None else parse_int64(value.strip(" \t"))
+    if seconds is None:
         return DEFAULT_PREFLIGHT_CACHE
-    return min(int(value.strip()), MAX_PREFLIGHT_CACHE)
+    return min(max(seconds, 0), MAX_PREFLIGHT_CACHE)
 
 
 def readable_headers(fields: Fields, credentialed: bool) -> set[str] | None:
-    """The response headers a page may read; None means all of them (``*``)."""
-    exposed = {name.strip().lower() for name in (header(fields, cors.EXPOSE_HEADERS) or "").split(",")}
-    if "*" in exposed and not credentialed:
+    """The response headers a page may read; None means all of them (``*``).
+
+    One item that is not a token makes Chromium ignore the whole Expose-Headers list;
+    empty items are skipped. Under credentials ``*`` is just a name.
+    """
+    exposed = parse_allow_list(header(fields, cors.EXPOSE_HEADERS)) or []
+    names = {name.lower() for name in exposed}
+    if "*" in names and not credentialed:
         return None
-    return (exposed - {""}) | cors.SAFELISTED_RESPONSE_HEADERS
+    return names | cors.SAFELISTED_RESPONSE_HEADERS
 
 
 def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
     if exchange.preflight:
         failure, warnings = check_preflight(exchange, credentialed)
         return Verdict(failure is None, failure, warnings)
-    failure = check_access(exchange.response_headers, exchange.origin, credentialed)
+    location = redirect_location(exchange.status, exchange.response_headers)
+    failure = None if location is None else refuse_redirect(exchange.url, location, exchange.redirects)
+    failure = failure or check_access(exchange.response_headers, exchange.origin, credentialed)
+    if failure is None and location is not None:
+        failure = check_redirect_target(exchange.url, location)
     if failure is not None:
         return Verdict(False, failure)
     readable = readable_headers(exchange.response_headers, credentialed)

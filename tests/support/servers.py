@@ -482,14 +482,18 @@ class Behaviour:
 
 
 class _ScriptedHandler(_BaseHandler):
-    """Answers /CASE/... by the behaviour registered for CASE; 404 for unknown cases."""
+    """Answers /CASE/... by the behaviour registered for CASE, and ``/`` with the test
+    page (so a scripted server can also be the page's origin); 404 for unknown cases."""
 
     server: _ScriptedHTTPServer
 
     def _handle(self) -> None:
         request = self._record()
-        behaviour = self.server.behaviours.get(urlsplit(request.path).path.split("/")[1])
-        if behaviour is None:
+        path = urlsplit(request.path).path
+        behaviour = self.server.behaviours.get(path.split("/")[1])
+        if path == "/" and request.method == "GET":
+            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
+        elif behaviour is None:
             self.send_error(HTTPStatus.NOT_FOUND)
         elif request.method == "OPTIONS":
             self._reply(behaviour.preflight_status, b"", "text/plain", behaviour.preflight_headers)

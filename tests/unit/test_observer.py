@@ -44,7 +44,7 @@ def test_a_blocked_flow_is_reported_logged_and_marked(observer, caplog):
         "message": "Access to fetch at 'http://api.test/v1/items' from origin 'http://localhost:3000' has been "
                    "blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.",
         "fix": "send `Access-Control-Allow-Origin: http://localhost:3000` on this response (error responses need it too)",
-        "rule": None, "warnings": [], "unreadable_headers": [], "needs_preflight": False,
+        "rule": None, "warnings": [], "unreadable_headers": [], "redirected_from": None, "needs_preflight": False,
     }
     assert f.marked == BLOCKED_MARKER and "MissingAllowOriginHeader" in f.comment
     (record,) = [r for r in caplog.records if r.name == "mitmcors.observer"]

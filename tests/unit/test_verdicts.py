@@ -123,7 +123,16 @@ def test_headers_the_page_cannot_read(fields, credentialed, hidden):
     assert verdicts.decide(actual(*fields, credentialed=credentialed or None)).hidden_headers == hidden
 
 
-@pytest.mark.parametrize("value, seconds", [(None, 5), ("600", 600), ("86400", 7200), ("abc", 5), ("-1", 5), ("0", 0)])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        (None, 5), ("600", 600), ("86400", 7200), ("abc", 5), ("0", 0),
+        ("-1", 0), ("-0", 0),  # negative: not cached at all
+        ("+10", 10), ("00010", 10),  # a 64-bit integer as StringToInt64 reads it
+        ("5, 10", 5), ("10.5", 5), ("", 5),  # anything else means the default
+        ("9" * 18, 7200), ("9" * 19, 5), ("9" * 5000, 5),  # overflow is invalid, however long
+    ],
+)
 def test_preflight_cache_lifetime(value, seconds):
     fields = [] if value is None else [("Access-Control-Max-Age", value)]
     assert verdicts.preflight_cache_seconds(fields) == seconds
