@@ -30,7 +30,7 @@ def test_observe_mode_reports_every_cross_origin_flow_and_changes_nothing(backen
     first, second = entries(report)
     assert (first["method"], first["preflight"], first["requested_method"], first["reason"]) == ("OPTIONS", True, "PUT", "PreflightMissingAllowOriginHeader")
     assert (second["reason"], second["rule"]) == ("MultipleAllowOriginValues", None)
-    assert second["message"].endswith("The 'Access-Control-Allow-Origin' header contains multiple values 'http://wrong.example, http://wrong.example', but only one is allowed.")
+    assert second["message"].endswith("The 'Access-Control-Allow-Origin' header contains multiple values 'http://wrong.example, http://wrong.example', but only one is allowed. Have the server send the header with a valid value.")
     assert "cors: 2 cross-origin flows seen, 2 blocked (PreflightMissingAllowOriginHeader 1, MultipleAllowOriginValues 1), 0 with warnings" in proxy.output()
 
 

@@ -3,40 +3,55 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
-from mitmcors.corserrors import KINDS
-from support.browser import FetchResult
+from mitmcors.corserrors import KINDS, VALID_VALUE
 
 BLOCKED = "has been blocked by CORS policy: "
-KIND_PATTERNS = {name: re.compile(re.escape(kind.message()).replace("…", ".*?")) for name, kind in KINDS.items()}
+FAILED_TO_LOAD = "Failed to load resource: "
+KIND_PATTERNS = {
+    name: re.compile(re.escape(kind.message().replace(VALID_VALUE, "")).replace("…", ".*?"))
+    for name, kind in KINDS.items() if not kind.network_error
+}
+NETWORK_ERRORS = {kind.says: name for name, kind in KINDS.items() if kind.network_error}
 
 
-def chromium_outcome(result: FetchResult) -> tuple[str, str | None]:
-    """('allowed', None) or ('blocked', kind) as read off the page and its console."""
+class Seen(Protocol):
+    ok: bool
+    console: list[str]
+
+    def describe(self) -> str: ...
+
+
+def chromium_outcome(result: Any, mode: str = "cors") -> tuple[str, str | None]:
+    """('allowed', None) or ('blocked', kind) as read off the page and its console.
+
+    A no-cors fetch is never blocked by CORS: the page gets an opaque response. A
+    network error Chromium raises on a redirect shows only as "net::ERR_..." lines.
+    """
     if result.ok:
         return "allowed", None
     messages = [line.split(BLOCKED, 1)[1] for line in result.console if BLOCKED in line]
-    assert len(messages) == 1, result.describe()
+    if not messages:
+        errors = [line.split(FAILED_TO_LOAD, 1)[1] for line in result.console if FAILED_TO_LOAD in line]
+        kinds = [NETWORK_ERRORS[error] for error in errors if error in NETWORK_ERRORS]
+        assert len(kinds) == 1, f"{mode} call failed without one known error: {result.console}"
+        return "blocked", kinds[0]
+    assert len(messages) == 1, result.console
     kinds = [name for name, pattern in KIND_PATTERNS.items() if pattern.match(messages[0])]
     assert len(kinds) == 1, f"{messages[0]!r} reads as {kinds}"
     return "blocked", kinds[0]
 
 
 def predicted_outcome(entries: list[dict[str, Any]], credentialed: bool) -> tuple[str, str | None]:
-    """The report's word on an exchange: a blocked preflight ends it, else the response decides.
+    """The report's word on a call: the first blocked exchange (a preflight, a redirect
+    hop, the response) ends it; when none is blocked, it is allowed.
 
     ``credentialed`` is the mode the page used, which the report could not see: where it
     decides the verdict, the report's ``with_credentials`` outcome applies.
     """
-
-    def outcome(entry: dict[str, Any]) -> tuple[str, str | None]:
+    for entry in entries:
         chosen = entry["with_credentials"] if credentialed and "with_credentials" in entry else entry
-        return chosen["verdict"], chosen["reason"]
-
-    preflights = [outcome(entry) for entry in entries if entry["preflight"]]
-    if preflights and preflights[0][0] == "blocked":
-        return preflights[0]
-    actual = [outcome(entry) for entry in entries if not entry["preflight"]]
-    assert len(actual) == 1, entries
-    return actual[0]
+        if chosen["verdict"] == "blocked":
+            return chosen["verdict"], chosen["reason"]
+    return "allowed", None
