@@ -155,3 +155,53 @@ def test_the_report_says_what_needs_a_preflight_and_how_long_one_is_cached(obser
     actual, preflight = observer.lines()
     assert actual["needs_preflight"] is True and "preflight_cache_seconds" not in actual
     assert preflight["preflight_cache_seconds"] == 7200 and "needs_preflight" not in preflight
+
+
+def test_a_redirect_chain_is_followed_across_flows(observer):
+    """The console names the URL the chain began at and the page's origin, even once the
+    request carries Origin: null after a cross-origin hop."""
+    first = flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")],
+                 [("Access-Control-Allow-Origin", "*"), ("Location", "http://other.test/b")], status=302)
+    second = flow("GET", [("Origin", "null"), ("Sec-Fetch-Mode", "cors")], [("Access-Control-Allow-Origin", ORIGIN)],
+                  url="http://other.test/b")
+    second.request.headers["Host"] = "other.test"
+    observer.response(first)
+    observer.response(second)
+    hop, target = observer.lines()
+    assert (hop["verdict"], hop["redirected_from"]) == ("allowed", None)
+    assert (target["reason"], target["redirected_from"]) == ("AllowOriginMismatch", "http://api.test/v1/items")
+    assert target["message"].startswith(
+        "Access to fetch at 'http://other.test/b' (redirected from 'http://api.test/v1/items') from origin "
+        "'http://localhost:3000' has been blocked by CORS policy: The 'Access-Control-Allow-Origin' header has a value "
+        "'http://localhost:3000' that is not equal to the supplied origin."
+    )
+
+
+def test_a_redirect_to_a_disallowed_scheme_names_the_target(observer):
+    f = flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")],
+             [("Access-Control-Allow-Origin", "*"), ("Location", "ftp://other.test/x")], status=302)
+    observer.response(f)
+    (entry,) = observer.lines()
+    assert entry["reason"] == "CorsDisabledScheme"
+    assert entry["message"].startswith("Access to fetch at 'ftp://other.test/x' (redirected from 'http://api.test/v1/items') ")
+
+
+def test_the_twenty_first_redirect_fails_as_a_network_error(observer):
+    for hop in range(21):
+        f = flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")],
+                 [("Access-Control-Allow-Origin", "*"), ("Location", f"/r{hop + 1}")], status=302,
+                 url=f"http://api.test/r{hop}")
+        observer.response(f)
+    lines = observer.lines()
+    assert [line["verdict"] for line in lines] == ["allowed"] * 20 + ["blocked"]
+    assert (lines[-1]["reason"], lines[-1]["message"]) == ("TooManyRedirects", "Failed to load resource: net::ERR_TOO_MANY_REDIRECTS")
+
+
+def test_a_preflight_for_a_cache_mode_that_skips_the_cache_is_never_reused(observer):
+    f = flow("OPTIONS", [("Origin", ORIGIN), ("Access-Control-Request-Method", "PUT"), ("Pragma", "no-cache"),
+                         ("Cache-Control", "no-cache")],
+             [("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Methods", "PUT"), ("Access-Control-Max-Age", "600")],
+             status=204)
+    observer.response(f)
+    (entry,) = observer.lines()
+    assert entry["preflight_cache_seconds"] == 0

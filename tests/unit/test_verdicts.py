@@ -208,3 +208,167 @@ def test_failures_read_as_chromium_prints_them():
     assert Failure("HeaderDisallowedByPreflightResponse", "x-test").fix(O) == (
         "send `Access-Control-Allow-Headers: x-test` in the preflight response"
     )
+
+
+# Each row below was checked in Chromium 156: a page fetched from a backend sending the value.
+@pytest.mark.parametrize(
+    "value, kind",
+    [
+        ("http://127.0.0.1:99999", "InvalidAllowOriginValue"),  # port out of range
+        ("http://", "InvalidAllowOriginValue"),
+        ("https://:443", "InvalidAllowOriginValue"),  # no host
+        ("http://256.256.256.256", "InvalidAllowOriginValue"),
+        ("http://[::1", "InvalidAllowOriginValue"),
+        ("http://1.2.3.4.5", "InvalidAllowOriginValue"),
+        ("http://a^b.test", "InvalidAllowOriginValue"),  # a forbidden host code point
+        ("http://a%zz.test", "InvalidAllowOriginValue"),
+        ("http://x.test:65536", "InvalidAllowOriginValue"),
+        ("//x.test", "InvalidAllowOriginValue"),  # no scheme
+        ("+a:b", "InvalidAllowOriginValue"),
+        ("http://\udce9.test", "InvalidAllowOriginValue"),  # a byte that is not UTF-8
+        ("file:", "AllowOriginMismatch"),  # a URL all the same
+        ("mailto:", "AllowOriginMismatch"),
+        ("a+:b", "AllowOriginMismatch"),
+        ("http://0x7f.1", "AllowOriginMismatch"),
+        ("http:x.test", "AllowOriginMismatch"),
+        ("http://x.test:0", "AllowOriginMismatch"),
+        ("javascript:alert(1)", "AllowOriginMismatch"),
+        ("null", "AllowOriginMismatch"),
+        ("data:,", "MultipleAllowOriginValues"),  # a comma first
+    ],
+)
+def test_whether_an_allow_origin_value_is_a_url_is_decided_by_a_url_parser(value, kind):
+    assert verdicts.check_access([(ACAO, value)], O, False) == Failure(kind, value)
+
+
+@pytest.mark.parametrize(
+    "status, location, kind",
+    [
+        (300, "/x", "PreflightInvalidStatus"),  # 300 is shown, never followed
+        (301, None, "PreflightInvalidStatus"),
+        (301, "", "PreflightInvalidStatus"),  # an empty Location is no redirect
+        (304, None, "PreflightInvalidStatus"),
+        (399, "/x", "PreflightInvalidStatus"),
+        (302, "/y", "PreflightDisallowedRedirect"),
+        (303, "/y", "PreflightDisallowedRedirect"),
+        (307, "/y", "PreflightDisallowedRedirect"),
+        (308, "/y", "PreflightDisallowedRedirect"),
+    ],
+)
+def test_which_preflight_answers_are_redirects(status, location, kind):
+    fields = [*GRANT[:1], (ACAM, "PUT"), (ACAH, "x-test")] + ([("Location", location)] if location is not None else [])
+    failure, _ = verdicts.check_preflight(preflight(*fields, status=status), False)
+    assert failure.kind == kind
+
+
+def test_a_redirecting_preflight_is_refused_before_its_origin_is_checked_and_an_other_3xx_after():
+    other = (ACAO, "https://other.test")
+    assert verdicts.check_preflight(preflight(other, ("Location", "/z"), status=301), False)[0].kind == "PreflightDisallowedRedirect"
+    assert verdicts.check_preflight(preflight(other, ("Location", "/z"), status=300), False)[0].kind == "PreflightAllowOriginMismatch"
+
+
+def redirect(location, *fields, redirects=0) -> Exchange:
+    return Exchange(O, "GET", False, 302, [(ACAO, "*"), *fields, ("Location", location)],
+                    url="https://api.test/a", redirects=redirects)
+
+
+@pytest.mark.parametrize(
+    "location, kind",
+    [
+        ("/b", None),
+        ("https://other.test/b", None),
+        ("https://user:pass@other.test/b", "RedirectContainsCredentials"),
+        ("https://user@api.test/b", "RedirectContainsCredentials"),  # same origin as the hop, still refused
+        ("ftp://other.test/b", "CorsDisabledScheme"),
+        ("mailto:x@y", "CorsDisabledScheme"),
+        ("javascript:1", "CorsDisabledScheme"),
+        ("data:text/plain,hi", "UnsafeRedirect"),
+        ("about:blank", "UnsafeRedirect"),
+        ("file:///etc/hosts", "UnsafeRedirect"),
+        ("blob:https://api.test/x", "UnsafeRedirect"),
+        ("ws://other.test/", "UnknownUrlScheme"),
+        ("https://other.test:1/", "UnsafePort"),
+        ("http://[x/", "InvalidRedirect"),
+        ("http://other.test:99999/", "InvalidRedirect"),
+    ],
+)
+def test_where_a_cross_origin_request_may_be_redirected(location, kind):
+    assert verdicts.decide(redirect(location)).reason == kind
+
+
+def test_the_network_stack_refuses_a_bad_location_before_the_cors_check_and_a_scheme_after():
+    missing_origin = Exchange(O, "GET", False, 302, [("Location", "http://[x/")], url="https://api.test/a")
+    assert verdicts.decide(missing_origin).reason == "InvalidRedirect"
+    missing_origin = Exchange(O, "GET", False, 302, [("Location", "data:,x")], url="https://api.test/a")
+    assert verdicts.decide(missing_origin).reason == "MissingAllowOriginHeader"
+
+
+def test_twenty_redirects_are_followed_and_the_twenty_first_is_not():
+    assert verdicts.decide(redirect("/b", redirects=19)).allowed
+    assert verdicts.decide(redirect("/b", redirects=20)).reason == "TooManyRedirects"
+
+
+def test_a_redirect_status_without_location_is_an_ordinary_response():
+    assert verdicts.redirect_location(302, [("Location", "")]) is None
+    assert verdicts.redirect_location(300, [("Location", "/x")]) is None
+    assert verdicts.redirect_location(302, [("Location", ""), ("Location", "/x")]) == "/x"
+
+
+@pytest.mark.parametrize(
+    "headers, needed",
+    [
+        ([("Pragma", "no-cache"), ("Cache-Control", "no-cache")], False),  # cache: 'no-store' or 'reload'
+        ([("Cache-Control", "max-age=0")], False),  # cache: 'no-cache'
+        ([("Cache-Control", "no-cache")], True),  # set by the page: preflighted
+        ([("Pragma", "no-cache")], True),
+        ([("DPR", "1" * 128), ("Width", "2" * 128), ("Viewport-Width", "3" * 128), ("Device-Memory", "4" * 128),
+          ("RTT", "5" * 128), ("Downlink", "6" * 128), ("Accept", "a" * 128), ("Content-Language", "b" * 30),
+          ("Accept-Language", "en-US,en;q=0.9")], False),  # 1,024 bytes without the default Accept-Language
+        ([("Range", "bytes=10-5")], True),  # start after end
+        ([("Range", "BYTES=0-10")], False),
+        ([("Range", "bytes= 0-10")], True),
+    ],
+)
+def test_headers_the_network_stack_adds_never_need_a_preflight(headers, needed):
+    assert verdicts.needs_preflight("GET", headers) is needed
+
+
+@pytest.mark.parametrize(
+    "expose, readable",
+    [
+        ("X-Total", True), ("X-TOTAL", True), ("x-total,", True), (",x-total,,x-other", True),
+        ("bad header, x-total", False), ("x-total, x@y", False), ("x-total x-other", False), ("x-total; x-other", False),
+    ],
+)
+def test_one_bad_item_voids_the_whole_expose_list(expose, readable):
+    fields = [(ACAO, O), ("X-Total", "1"), ("Access-Control-Expose-Headers", expose)]
+    assert (verdicts.decide(actual(*fields)).hidden_headers == ()) is readable
+
+
+def test_the_fix_lists_every_header_the_preflight_does_not_allow():
+    exchange = preflight((ACAO, O), (ACAM, "PUT"), (ACAH, "x-alpha"), headers=("content-type", "x-alpha", "x-zeta"))
+    verdict = verdicts.decide(exchange)
+    assert verdict.failure.fix(O) == "send `Access-Control-Allow-Headers: content-type, x-zeta` in the preflight response"
+    assert "not on the wire" in verdict.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "failure, text",
+    [
+        (Failure("AllowOriginMismatch", "http://a"), "The 'Access-Control-Allow-Origin' header has a value 'http://a' that is "
+         "not equal to the supplied origin. Have the server send the header with a valid value."),
+        (Failure("PreflightMultipleAllowOriginValues", "a, b"), "Response to preflight request doesn't pass access control "
+         "check: The 'Access-Control-Allow-Origin' header contains multiple values 'a, b', but only one is allowed. Have the "
+         "server send the header with a valid value."),
+        (Failure("InvalidAllowOriginValue", "foo"), "The 'Access-Control-Allow-Origin' header contains the invalid value "
+         "'foo'. Have the server send the header with a valid value."),
+        (Failure("MissingAllowOriginHeader"), "No 'Access-Control-Allow-Origin' header is present on the requested resource."),
+        (Failure("RedirectContainsCredentials", "https://u:p@x.test/"), "Redirect location '' contains a username and "
+         "password, which is disallowed for cross-origin requests."),
+        (Failure("CorsDisabledScheme", "ftp://x.test/"), "Cross origin requests are only supported for protocol schemes: "
+         "chrome, chrome-experimental-site-token-provider, chrome-extension, chrome-untrusted, data, http, https, isolated-app."),
+        (Failure("TooManyRedirects"), "net::ERR_TOO_MANY_REDIRECTS"),
+    ],
+)
+def test_messages_are_chromiums_word_for_word(failure, text):
+    assert failure.message() == text
