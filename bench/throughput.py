@@ -106,7 +106,7 @@ def decision_microseconds(rule_count: int, repeat: int = 20000) -> float:
     from mitmproxy.test import tflow, tutils
 
     from mitmcors import actions, verdicts
-    from mitmcors.flows import text_fields
+    from mitmcors.flows import cors_request, text_fields
     from mitmcors.observer import _exchange
     from mitmcors.rules import load_files
     from mitmcors.addon import _target
@@ -124,7 +124,7 @@ def decision_microseconds(rule_count: int, repeat: int = 20000) -> float:
             rule = rules.first_match(target)
             fields = text_fields(flow.response.headers)
             outcome = actions.response_rewrite(rule.action, target.cors, request.pretty_url, fields, 200)
-            verdicts.decide(_exchange(flow, 200, outcome.fields))
+            verdicts.decide(_exchange(flow, cors_request(request), 200, outcome.fields, None))
         timings.append((time.perf_counter() - started) / repeat * 1e6)
     return statistics.median(timings)
 

@@ -31,13 +31,14 @@ class RedirectChains:
         self._capacity = capacity
         self._targets: collections.OrderedDict[str, Chain] = collections.OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._targets)
+
     def find(self, url: str, consume: bool) -> Chain | None:
         """The chain a request for ``url`` continues, if it is a redirect's target.
 
         A preflight for the target leaves the chain for the request that follows it.
         """
-        if not self._targets:
-            return None
         key = _key(url)
         return self._targets.pop(key, None) if consume else self._targets.get(key)
 

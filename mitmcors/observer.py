@@ -96,7 +96,7 @@ class CorsVerdicts:
     def _judge(self, flow: http.HTTPFlow, status: int, fields: Fields, connection_error: str | None) -> None:
         request = flow.request
         seen = cors_request(request)
-        chain = self._chains.find(request.url, consume=not seen.preflight)
+        chain = self._chains.find(request.url, consume=not seen.preflight) if self._chains else None
         self._remember_redirect(request, seen, chain, status, fields)
         exchange = _exchange(flow, seen, status, fields, chain)
         if exchange is None:

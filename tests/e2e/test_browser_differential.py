@@ -86,7 +86,11 @@ REDIRECT_STATUS = [301, 302, 303, 307, 308]
 # What Chromium adds to some messages about an XMLHttpRequest.
 XHR_CREDENTIALS = (" The credentials mode of requests initiated by the XMLHttpRequest is controlled by the "
                    "withCredentials attribute.")
-HOP_TARGETS = ["api", "second api", "third site", "page", "relative", "credentials"]
+SERVERS = ("page", "api", "second api", "third site")
+HOP_TARGETS = ["api", "second api", "third site", "page", "relative", "credentials", "itself", "elsewhere"]
+# Where an "elsewhere" hop leads: each fails in its own way, past the CORS check.
+ELSEWHERE = ["ftp://127.0.0.1/x", "data:text/plain,x", "ws://127.0.0.1/x", "http://127.0.0.1:1/x", "http://[x/",
+             "mailto:x@y.test", "about:blank"]
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,11 @@ class Case:
     call: Call
     hops: tuple[Hop, ...]
     twice: bool
+    elsewhere: str = ""
 
     def describe(self) -> str:
         hops = " -> ".join(f"{hop.server} {hop.behaviour}" for hop in self.hops)
-        return f"{self.name} {self.call} twice={self.twice}\n  {hops}"
+        return f"{self.name} {self.call} twice={self.twice} elsewhere={self.elsewhere}\n  {hops}"
 
 
 def cors_headers(rng: random.Random, requested: list[str], method: str, preflight: bool) -> list[tuple[str, str]]:
@@ -161,13 +166,13 @@ def generate() -> list[Case]:
         targets = rng.choice([[], [], [], [rng.choice(HOP_TARGETS)], [rng.choice(HOP_TARGETS), rng.choice(HOP_TARGETS[:4])]])
         if call.mode == "no-cors":  # the report judges no no-cors call; a failing one proves nothing
             targets = [target for target in targets if target != "credentials"]
-        servers = ["api", *("api" if target in ("relative", "credentials") else target for target in targets)]
+        servers = ["api", *(target if target in SERVERS else "api" for target in targets)]
         hops = tuple(
             Hop(server, behaviour(rng, call, targets[position] if position < len(targets) else None))
             for position, server in enumerate(servers)
         )
         twice = not targets and rng.random() < 0.3
-        cases.append(Case(f"case{index:03d}", call, hops, twice))
+        cases.append(Case(f"case{index:03d}", call, hops, twice, rng.choice(ELSEWHERE)))
     return cases
 
 
@@ -191,7 +196,8 @@ class Lab:
         """Register every hop on its server; the URL of the first hop."""
         urls = [f"{self.base(hop.server)}/{case.name}-{position}-{run}/x" for position, hop in enumerate(case.hops)]
         for position, hop in enumerate(case.hops):
-            filled = _filled(hop.behaviour, self.base("page"), urls[position + 1] if position + 1 < len(urls) else "")
+            next_url = urls[position + 1] if position + 1 < len(urls) else ""
+            filled = _filled(hop.behaviour, self.base("page"), urls[position], next_url, case.elsewhere)
             self.servers[hop.server].script(f"{case.name}-{position}-{run}", filled)
         return urls[0]
 
@@ -217,19 +223,21 @@ class Lab:
         return [entry for entry in lines if f"-{run}/" in entry["url"]]
 
 
-def _filled(behaviour: Behaviour, page_origin: str, next_url: str) -> Behaviour:
+def _filled(behaviour: Behaviour, page_origin: str, url: str, next_url: str, elsewhere: str) -> Behaviour:
     def fill(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-        return tuple((name, _fill_value(name, value, page_origin, next_url)) for name, value in fields)
+        return tuple((name, _location(value, url, next_url, elsewhere) if name == "Location" else value.replace(ORIGIN, page_origin))
+                     for name, value in fields)
 
     return replace(behaviour, preflight_headers=fill(behaviour.preflight_headers), headers=fill(behaviour.headers))
 
 
-def _fill_value(name: str, value: str, page_origin: str, next_url: str) -> str:
-    if name != "Location" or value not in HOP_TARGETS:
-        return value.replace(ORIGIN, page_origin)
-    if value == "relative":
-        return "/" + next_url.split("/", 3)[3]
-    return next_url.replace("://", "://user:pass@") if value == "credentials" else next_url
+def _location(target: str, url: str, next_url: str, elsewhere: str) -> str:
+    """A hop's Location: its target made a URL of this run."""
+    special = {
+        "relative": "/" + next_url.split("/", 3)[-1], "credentials": next_url.replace("://", "://user:pass@"),
+        "itself": url, "elsewhere": elsewhere,
+    }
+    return special.get(target, next_url if target in SERVERS else target)
 
 
 @pytest.fixture(scope="module")
