@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import ipaddress
+
 import ada_url
 
 
@@ -63,3 +65,19 @@ BAD_PORTS = frozenset({
 def has_bad_port(url: Url) -> bool:
     """Whether the URL names a port browsers never connect to."""
     return url.port in BAD_PORTS
+
+
+def is_potentially_trustworthy(url: str) -> bool:
+    """Whether browsers treat the URL as secure: https, or a loopback host."""
+    parsed = ada_url.parse_url(url) if ada_url.check_url(url) else None
+    if parsed is None:
+        return False
+    if parsed["protocol"] in ("https:", "wss:"):
+        return True
+    host = parsed["hostname"].strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

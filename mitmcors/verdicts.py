@@ -9,10 +9,10 @@ outcome depends on it, both outcomes are given. Pure: no mitmproxy import.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mitmcors import cors, urls
+from mitmcors import cors, headerorder, urls
 from mitmcors.cors import Fields
 from mitmcors.corserrors import KINDS
 
@@ -258,7 +258,8 @@ def check_preflight(exchange: Exchange, credentialed: bool) -> tuple[Failure | N
         return Failure("InvalidAllowHeadersPreflightResponse", allow_headers or ""), ()
     if not _method_allowed(exchange.method, methods, credentialed):
         return Failure("MethodDisallowedByPreflightResponse", exchange.method), ()
-    return _check_request_headers(exchange.request_headers, {name.lower() for name in headers}, credentialed)
+    allowed = {name.lower() for name in headers}
+    return _check_request_headers(exchange.request_headers, allowed, credentialed, urls.is_potentially_trustworthy(exchange.url))
 
 
 def _method_allowed(method: str, allowed: list[str], credentialed: bool) -> bool:
@@ -269,10 +270,14 @@ def _method_allowed(method: str, allowed: list[str], credentialed: bool) -> bool
 
 
 def _check_request_headers(
-    requested: Iterable[str], allowed: set[str], credentialed: bool
+    requested: Sequence[str], allowed: set[str], credentialed: bool, client_hints: bool
 ) -> tuple[Failure | None, tuple[str, ...]]:
+    """Every requested header must be allowed; Chromium names the first one missing in
+    its own order (see ``headerorder``), the fix names them all."""
     wildcard = "*" in allowed and not credentialed
     missing = [] if wildcard else [name for name in requested if name not in allowed]
+    if len(missing) > 1:
+        missing = [name for name in headerorder.check_order(requested, client_hints) if name not in allowed]
     if missing:
         return Failure("HeaderDisallowedByPreflightResponse", missing[0], ", ".join(missing)), _which_named(missing)
     if wildcard and "authorization" in requested and "authorization" not in allowed:
@@ -296,8 +301,9 @@ def _which_named(missing: list[str]) -> tuple[str, ...]:
     if len(missing) < 2:
         return ()
     return (
-        f"{len(missing)} requested headers are not allowed ({', '.join(missing)}); Chromium names "
-        "one of them, picked in an internal order that is not on the wire, and then the next",
+        f"{len(missing)} requested headers are not allowed ({', '.join(missing)}): Chromium names "
+        f"{missing[0]}, or another of them if the page also set CORS-safelisted headers (Accept, "
+        "Content-Language, ...), which a preflight does not show; allow them all",
     )
 
 
