@@ -289,14 +289,6 @@ def _check_request_headers(
     return None, ()
 
 
-def redirect_location(status: int, fields: Fields) -> str | None:
-    """The Location the network stack follows, or None when this is no redirect: the
-    status must be a redirect's and some Location line must be non-empty."""
-    if status not in REDIRECT_STATUSES:
-        return None
-    return next((value for name, value in fields if name.lower() == "location" and value.strip()), None)
-
-
 def _which_named(missing: list[str]) -> tuple[str, ...]:
     if len(missing) < 2:
         return ()
@@ -307,20 +299,25 @@ def _which_named(missing: list[str]) -> tuple[str, ...]:
     )
 
 
-def refuse_redirect(url: str, location: str, redirects: int) -> Failure | None:
+def redirect_location(status: int, fields: Fields) -> str | None:
+    """The Location the network stack follows, or None when this is no redirect: the
+    status must be a redirect's and some Location line must be non-empty."""
+    if status not in REDIRECT_STATUSES:
+        return None
+    return next((value for name, value in fields if name.lower() == "location" and value.strip()), None)
+
+
+def refuse_redirect(target: urls.Url | None, location: str, redirects: int) -> Failure | None:
     """The network stack's own refusals, made before the CORS check sees the redirect."""
     if redirects >= MAX_REDIRECTS:
         return Failure("TooManyRedirects")
-    return Failure("InvalidRedirect", location) if urls.parse(location.strip(), url) is None else None
+    return Failure("InvalidRedirect", location) if target is None else None
 
 
-def check_redirect_target(url: str, location: str) -> Failure | None:
+def check_redirect_target(target: urls.Url) -> Failure | None:
     """Where a cross-origin request may be redirected, once the CORS check on the
     redirect response passed: no credentials in the target, a scheme fetch can follow,
     a port browsers connect to."""
-    target = urls.parse(location.strip(), url)
-    if target is None:
-        return Failure("InvalidRedirect", location)
     if target.has_credentials:
         return Failure("RedirectContainsCredentials", target.href)
     if target.scheme in ("http", "https"):
@@ -361,10 +358,11 @@ def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
         failure, warnings = check_preflight(exchange, credentialed)
         return Verdict(failure is None, failure, warnings)
     location = redirect_location(exchange.status, exchange.response_headers)
-    failure = None if location is None else refuse_redirect(exchange.url, location, exchange.redirects)
+    target = None if location is None else urls.parse(location.strip(), exchange.url)
+    failure = None if location is None else refuse_redirect(target, location, exchange.redirects)
     failure = failure or check_access(exchange.response_headers, exchange.origin, credentialed)
-    if failure is None and location is not None:
-        failure = check_redirect_target(exchange.url, location)
+    if failure is None and target is not None:
+        failure = check_redirect_target(target)
     if failure is not None:
         return Verdict(False, failure)
     readable = readable_headers(exchange.response_headers, credentialed)
