@@ -22,6 +22,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PREFLIGHT_CACHE = 5  # seconds, when Access-Control-Max-Age is missing or invalid
 MAX_PREFLIGHT_CACHE = 7200
 MAX_REDIRECTS = 20  # Chromium follows 20 redirects and fails on the 21st
+PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})  # cached by browsers unless told otherwise
 # Schemes the browser itself serves, which no network redirect may lead to; any other
 # scheme it does not fetch fails the CORS check instead (CorsDisabledScheme).
 UNSAFE_REDIRECT_SCHEMES = frozenset({
@@ -329,6 +330,15 @@ def check_redirect_target(target: urls.Url) -> Failure | None:
     return Failure("CorsDisabledScheme", target.href)
 
 
+def _loops_from_cache(exchange: Exchange, target: urls.Url) -> Failure | None:
+    """A permanent redirect to its own URL: the browser caches it and follows it from
+    its cache, without asking the proxy again, until it gives up."""
+    if exchange.status not in PERMANENT_REDIRECT_STATUSES:
+        return None
+    own = urls.parse(exchange.url)
+    return Failure("TooManyRedirects") if own is not None and own.href == target.href else None
+
+
 def preflight_cache_seconds(fields: Fields) -> int:
     """How long Chromium caches this preflight's result: Max-Age read as a 64-bit
     integer (anything else, several values included, means the default), a negative
@@ -362,7 +372,7 @@ def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
     failure = None if location is None else refuse_redirect(target, location, exchange.redirects)
     failure = failure or check_access(exchange.response_headers, exchange.origin, credentialed)
     if failure is None and target is not None:
-        failure = check_redirect_target(target)
+        failure = check_redirect_target(target) or _loops_from_cache(exchange, target)
     if failure is not None:
         return Verdict(False, failure)
     readable = readable_headers(exchange.response_headers, credentialed)

@@ -377,3 +377,10 @@ def test_the_header_named_is_chromiums_choice_and_the_fix_lists_every_missing_on
 )
 def test_messages_are_chromiums_word_for_word(failure, text):
     assert failure.message() == text
+
+
+def test_a_permanent_redirect_to_itself_loops_in_the_browsers_cache():
+    """Chromium caches the 301 and follows it 20 times without asking the proxy again."""
+    looping = Exchange(O, "GET", False, 301, [(ACAO, "*"), ("Location", "/a")], url="https://api.test/a")
+    assert verdicts.decide(looping).reason == "TooManyRedirects"
+    assert verdicts.decide(Exchange(O, "GET", False, 302, [(ACAO, "*"), ("Location", "/a")], url="https://api.test/a")).allowed
