@@ -18,7 +18,7 @@ import yaml
 
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
-from mitmcors.schema import RULE_KEYS, Globs, needs_response, read_section
+from mitmcors.schema import MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
 from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
@@ -231,6 +231,8 @@ def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
         raise ctx.error(document, "the file needs a 'rules:' list")
     if not isinstance(found, yaml.SequenceNode):
         raise ctx.error(found, "'rules' must be a list of rules (each starting with '- name:')")
+    if len(found.value) > MAX_RULES:
+        raise ctx.error(found, f"'rules' has {len(found.value):,} rules; the limit is {MAX_RULES:,} in one file: split them into several files")
     return found.value
 
 

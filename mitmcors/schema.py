@@ -18,6 +18,10 @@ from mitmcors import cors
 from mitmcors.globs import compile_globs, is_literal
 from mitmcors.scenarios import SCENARIOS, Scenario
 from mitmcors.yamlnodes import (
+    MAX_ALIASES,
+    MAX_LIST_ITEMS,
+    MAX_NODES,
+    MAX_SCALAR,
     Context,
     boolean,
     choice,
@@ -30,6 +34,10 @@ from mitmcors.yamlnodes import (
 )
 
 Reader = Callable[[yaml.Node, Context, str], Any]
+
+# What one file may hold, beside the limits of its YAML (yamlnodes).
+MAX_RULES = 10_000
+MAX_SET_LINES = 100  # header lines one `set` adds
 
 
 @dataclass(frozen=True)
@@ -165,11 +173,15 @@ def _strip(node: yaml.Node, ctx: Context, what: str) -> str | frozenset[str]:
 def _set(node: yaml.Node, ctx: Context, what: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Header name -> value, or a list of values (one header line each)."""
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+    lines = 0
     for name, key_node, value_node in _any_keys(node, ctx, what):
         if not cors.is_token(name):
             raise ctx.error(key_node, f"{what}: {name!r} is not a valid header name")
         if name.lower() in entries:
             raise ctx.error(key_node, f"{what}: header {name!r} appears twice (header names ignore case)")
+        lines += len(value_node.value) if isinstance(value_node, yaml.SequenceNode) else 1
+        if lines > MAX_SET_LINES:
+            raise ctx.error(value_node, f"{what} adds {lines:,} header lines; the limit is {MAX_SET_LINES:,}")
         entries[name.lower()] = (name, _header_values(value_node, ctx, f"{what}.{name}"))
     return tuple(entries.values())
 
@@ -317,10 +329,24 @@ RULE_KEYS = (
 )
 
 
+LIMITS = (
+    ("rules in one file", MAX_RULES),
+    ("values in one file, aliases expanded", MAX_NODES),
+    ("aliases in one file", MAX_ALIASES),
+    ("characters in one value", MAX_SCALAR),
+    ("items in one list", MAX_LIST_ITEMS),
+    ("header lines one `set` adds", MAX_SET_LINES),
+)
+
+
 def reference_tables() -> str:
     """The README's rule reference, made from the schema so the two cannot drift apart."""
     sections = (("A rule", RULE_KEYS), ("`match`", MATCH_KEYS), ("`allow`", ALLOW_KEYS))
-    return "\n\n".join(_table(title, keys) for title, keys in sections) + "\n"
+    tables = [_table(title, keys) for title, keys in sections]
+    limits = [f"| {what} | {limit:,} |" for what, limit in LIMITS]
+    tables.append("\n".join(["Limits (a file beyond them is refused, with the line where it goes over):", "",
+                              "| what | at most |", "|---|---|", *limits]))
+    return "\n\n".join(tables) + "\n"
 
 
 def _table(title: str, keys: tuple[Key, ...]) -> str:

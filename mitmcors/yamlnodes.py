@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import yaml
 
@@ -18,6 +19,12 @@ _TAG = "tag:yaml.org,2002:"
 # libyaml's parser is several times faster, which matters for files of thousands of rules.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
+
+# What one file may hold: 10 KB of aliases could otherwise expand to gigabytes.
+MAX_NODES = 1_000_000  # values, aliases expanded
+MAX_ALIASES = 10_000
+MAX_SCALAR = 8_192  # characters in one value
+MAX_LIST_ITEMS = 100
 
 
 class RuleError(ValueError):
@@ -52,16 +59,127 @@ def line_of(node: yaml.Node) -> int:
 
 
 def compose(text: str, file: str) -> yaml.Node | None:
-    """The file's single document as a node tree (None when the file is empty)."""
+    """The file's single document as a node tree (None when the file is empty).
+
+    Its events are read first, so that a file beyond the limits is refused before
+    anything is built; a fault is told with the rule it is in, when that is known.
+    """
+    reading = _Reading(file)
     try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            reading.read(event)
         return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
         problem = ", ".join(part for part in (e.context, e.problem) if part)
-        raise RuleError(f"not valid YAML: {problem}", file, line) from None
+        raise reading.error(mark, f"not valid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise RuleError(f"not valid YAML: {e}", file) from None
+
+
+@dataclass
+class _Open:
+    """A mapping or list being read: what it is, and where its count started."""
+
+    anchor: str | None
+    before: int  # values counted before it
+    mapping: bool
+    role: str | None  # "rules" (the list of rules), "rule" (one of them), or None
+    items: int = 0  # keys and values read so far
+    key: str | None = None  # the last key read, in a mapping
+
+
+class _Reading:
+    """Counts a file's values as its events come, aliases expanded, and knows the rule
+    being read, so that a fault can name it."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.values = 0
+        self.aliases = 0
+        self.sizes: dict[str, int] = {}  # anchor -> values it stands for, once read
+        self.open: list[_Open] = []
+        self.rules = 0
+        self.rule: str | None = None
+
+    def read(self, event: yaml.Event) -> None:
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            self._begin(event)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self._end()
+        elif isinstance(event, yaml.ScalarEvent):
+            self._scalar(event)
+        elif isinstance(event, yaml.AliasEvent):
+            self._alias(event)
+
+    def error(self, mark: yaml.Mark | None, message: str) -> RuleError:
+        return RuleError(message, self.file, mark.line + 1 if mark else None, self.rule)
+
+    def _begin(self, event: yaml.CollectionStartEvent) -> None:
+        role = self._role()
+        self._count(event, 1)
+        mapping = isinstance(event, yaml.MappingStartEvent)
+        if role is None and not mapping and self._key_of_top() == "rules":
+            role = "rules"
+        self.open.append(_Open(event.anchor, self.values - 1, mapping, role))
+
+    def _end(self) -> None:
+        done = self.open.pop()
+        if done.anchor is not None:
+            self.sizes[done.anchor] = self.values - done.before
+        self._next_item(done.role)
+
+    def _scalar(self, event: yaml.ScalarEvent) -> None:
+        role = self._role()
+        if len(event.value) > MAX_SCALAR:
+            raise self.error(event.start_mark, f"a value of {len(event.value):,} characters; the limit is {MAX_SCALAR:,}")
+        self._count(event, 1)
+        if event.anchor is not None:
+            self.sizes[event.anchor] = 1
+        parent = self.open[-1] if self.open else None
+        if parent is not None and parent.mapping:
+            if parent.items % 2 == 0:
+                parent.key = event.value
+            elif parent.role == "rule" and parent.key == "name":
+                self.rule = event.value
+        self._next_item(role)
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        role = self._role()
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise self.error(event.start_mark, f"more than {MAX_ALIASES:,} aliases, the limit")
+        if any(collection.anchor == event.anchor for collection in self.open):
+            raise self.error(event.start_mark, f"the alias *{event.anchor} is inside the value it names, so it never ends")
+        self._count(event, self.sizes.get(event.anchor, 1))  # composing reports an unknown one
+        self._next_item(role)
+
+    def _count(self, event: yaml.Event, values: int) -> None:
+        self.values += values
+        if self.values > MAX_NODES:
+            raise self.error(event.start_mark, f"more than {MAX_NODES:,} values once aliases are expanded, the limit")
+
+    def _role(self) -> str | None:
+        """The role of the node starting now; a new item of the rules list starts a rule."""
+        parent = self.open[-1] if self.open else None
+        if parent is None or parent.role != "rules":
+            return None
+        self.rules += 1
+        self.rule = f"#{self.rules}"
+        return "rule"
+
+    def _key_of_top(self) -> str | None:
+        """The key whose value starts now, when in the file's top mapping."""
+        if len(self.open) == 1 and self.open[0].mapping and self.open[0].items % 2 == 1:
+            return self.open[0].key
+        return None
+
+    def _next_item(self, role: str | None) -> None:
+        """A node was read whole: count it as an item of its parent; a rule is over."""
+        if self.open:
+            self.open[-1].items += 1
+        if role == "rule":
+            self.rule = None
 
 
 def describe(node: yaml.Node) -> str:
@@ -150,6 +268,8 @@ def text_list(node: yaml.Node, ctx: Context, what: str) -> list[tuple[str, yaml.
     if isinstance(node, yaml.SequenceNode):
         if not node.value:
             raise ctx.error(node, f"{what} must not be an empty list")
+        if len(node.value) > MAX_LIST_ITEMS:
+            raise ctx.error(node, f"{what} has {len(node.value):,} items; the limit is {MAX_LIST_ITEMS:,}")
         return [(text(item, ctx, what), item) for item in node.value]
     return [(text(node, ctx, what), node)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ BAD_FILES = [
     pytest.param("rules:\n  - name: a\n    allow: {}\n  - name: a\n    strip: all\n", "r.yaml:4: rule 'a': the name is already used by the rule at r.yaml:2", id="duplicate-name"),
 ]
 
+# What a file may hold (see the schema's limits): hostile or runaway files are refused.
+BEYOND_THE_LIMITS = [
+    pytest.param("rules:\n  - &A {name: a, allow: {}}\n" + "  - *A\n" * 10_001, "r.yaml:10003: rule '#10002': more than 10,000 aliases, the limit", id="aliases"),
+    pytest.param("rules: &A [*A]\n", "r.yaml:1: rule '#1': the alias *A is inside the value it names, so it never ends", id="recursive-alias"),
+    pytest.param("rules:\n  - name: a\n    set: {X-A: " + "x" * 8193 + "}\n", "r.yaml:3: rule 'a': a value of 8,193 characters; the limit is 8,192", id="long-value"),
+    pytest.param("rules:\n" + "".join(f"  - {{name: r{i}, allow: {{}}}}\n" for i in range(10_001)), "r.yaml:2: 'rules' has 10,001 rules; the limit is 10,000 in one file: split them into several files", id="rules"),
+    pytest.param("rules:\n  - name: a\n    match: {host: [" + ", ".join(f"h{i}" for i in range(101)) + "]}\n    allow: {}\n", "r.yaml:3: rule 'a': match.host has 101 items; the limit is 100", id="list-items"),
+    pytest.param("rules:\n  - name: a\n    set:\n      X-A: [" + ", ".join("v" * 101) + "]\n", "r.yaml:4: rule 'a': set adds 101 header lines; the limit is 100", id="set-lines"),
+    pytest.param("rules:\n  - name: a\n    set:\n" + "".join(f"      X-{i}: [a, b]\n" for i in range(51)), "r.yaml:54: rule 'a': set adds 102 header lines; the limit is 100", id="set-headers"),
+]
+
 
 def load_text(tmp_path: Path, text: str, name: str = "r.yaml") -> RuleSet:
     path = tmp_path / name
@@ -61,7 +73,7 @@ def load_text(tmp_path: Path, text: str, name: str = "r.yaml") -> RuleSet:
     return load_files([str(path)])
 
 
-@pytest.mark.parametrize("text, message", BAD_FILES)
+@pytest.mark.parametrize("text, message", BAD_FILES + BEYOND_THE_LIMITS)
 def test_a_bad_file_gets_one_exact_line(tmp_path, monkeypatch, text, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "r.yaml").write_text(text)
@@ -69,6 +81,25 @@ def test_a_bad_file_gets_one_exact_line(tmp_path, monkeypatch, text, message):
         load_files(["r.yaml"])
     assert str(raised.value) == message
     assert "\n" not in str(raised.value)
+
+
+def alias_bomb(headers: int = 600, values: int = 600, copies: int = 300) -> str:
+    """12 KB of YAML: a rule with ``headers`` x ``values`` header lines, anchored, then
+    aliased ``copies`` times; expanded, 10^8 values."""
+    listed = ", ".join("v" * values)
+    lines = ["rules:", "  - &R", "    name: bomb", "    set:", f"      H0: &V [{listed}]"]
+    lines += [f"      H{i}: *V" for i in range(1, headers)]
+    return "\n".join(lines + ["  - *R"] * copies) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.yaml").write_text(alias_bomb())
+    started = time.perf_counter()
+    with pytest.raises(RuleError) as raised:
+        load_files(["r.yaml"])
+    assert time.perf_counter() - started < 1
+    assert str(raised.value) == "r.yaml:606: rule '#3': more than 1,000,000 values once aliases are expanded, the limit"
 
 
 def test_a_missing_file_is_named(tmp_path, monkeypatch):
