@@ -44,10 +44,6 @@ def glob_to_regex(glob: str, group: str = "g") -> str:
         for index, run in enumerate(filter(None, middle)):
             regex += f"(?=(?P<{group}{index}>.*?{run}))(?P={group}{index})"
         regex += f".*{last}"
-    try:
-        re.compile(regex)
-    except re.error as e:  # a reversed range such as [z-a]
-        raise ValueError(f"invalid character class in {glob!r}: {e.msg}") from None
     return regex
 
 
@@ -65,7 +61,7 @@ def _runs(glob: str) -> list[str]:
             atoms.append(".")
         elif char == "[":
             end = _class_end(glob, i)
-            atoms.append(_class_to_regex(glob[i + 1 : end]))
+            atoms.append(_class_to_regex(glob, glob[i + 1 : end]))
             i = end
         else:
             atoms.append(re.escape(char))
@@ -86,12 +82,19 @@ def _class_end(glob: str, start: int) -> int:
     return end
 
 
-def _class_to_regex(body: str) -> str:
+def _class_to_regex(glob: str, body: str) -> str:
+    """The class as a regular expression, checked on its own: the only part that can be
+    malformed, and compiling it alone (cached when repeated) is cheaper than the glob."""
     negate = body.startswith("!")
     if negate:
         body = body[1:]
     escaped = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
-    return f"[{'^' if negate else ''}{escaped}]"
+    regex = f"[{'^' if negate else ''}{escaped}]"
+    try:
+        re.compile(regex)
+    except re.error as e:  # a reversed range such as [z-a]
+        raise ValueError(f"invalid character class in {glob!r}: {e.msg}") from None
+    return regex
 
 
 def compile_globs(globs: Iterable[str], ignore_case: bool) -> re.Pattern[str]:
