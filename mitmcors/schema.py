@@ -167,7 +167,27 @@ def _preflight_mode(node: yaml.Node, ctx: Context, what: str) -> str:
 def _strip(node: yaml.Node, ctx: Context, what: str) -> str | frozenset[str]:
     if isinstance(node, yaml.ScalarNode) and node.value.lower() == "all":
         return "all"
+    for name, item in text_list(node, ctx, what):
+        _refuse_wire_header(name, item, ctx, what)
     return frozenset(name.lower() for name in _header_names(node, ctx, what))
+
+
+# Headers that frame the message or belong to one connection: mitmproxy writes them
+# for the wire it sends on, and a rule changing them would corrupt that wire.
+_HOP_BY_HOP = "is hop-by-hop: it belongs to one connection, which mitmproxy manages"
+_WIRE_HEADERS = {
+    "content-length": "frames the body on the wire",
+    "transfer-encoding": "frames the body on the wire",
+    **dict.fromkeys(("connection", "keep-alive", "upgrade", "proxy-connection", "te", "trailer"), _HOP_BY_HOP),
+}
+
+
+def _refuse_wire_header(name: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    reason = _WIRE_HEADERS.get(name.lower())
+    if name.startswith(":"):
+        reason = "is an HTTP/2 pseudo-header, which mitmproxy writes itself"
+    if reason is not None:
+        raise ctx.error(node, f"{what}: {name!r} {reason}; a rule may not set or strip it")
 
 
 def _set(node: yaml.Node, ctx: Context, what: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -175,6 +195,7 @@ def _set(node: yaml.Node, ctx: Context, what: str) -> tuple[tuple[str, tuple[str
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
     lines = 0
     for name, key_node, value_node in _any_keys(node, ctx, what):
+        _refuse_wire_header(name, key_node, ctx, what)
         if not cors.is_token(name):
             raise ctx.error(key_node, f"{what}: {name!r} is not a valid header name")
         if name.lower() in entries:
@@ -319,10 +340,12 @@ RULE_KEYS = (
     Key("allow", _section(ALLOW_KEYS, "allow"), None, "—",
         "Bypass: the response gets exactly the CORS headers that make the browser accept it."),
     Key("strip", _strip, None, "—",
-        "`all` (every `Access-Control-*` response header) or a list of header names to remove."),
+        "`all` (every `Access-Control-*` response header) or a list of header names to remove; "
+        "not those framing the body or hop-by-hop (`Content-Length`, `Transfer-Encoding`, "
+        "`Connection`, ...)."),
     Key("set", _set, None, "—",
         "Header name to a value, or to a list of values (one header line each); applied after "
-        "`strip`, replacing that header."),
+        "`strip`, replacing that header. The headers `strip` may not touch are refused."),
     Key("break", _break, None, "—",
         "Reproduce a named CORS failure: a scenario name, or `{scenario: NAME, option: value}` "
         "(see the scenarios)."),

@@ -55,6 +55,29 @@ BAD_FILES = [
     pytest.param("rules:\n  - name: a\n    allow: {}\n  - name: a\n    strip: all\n", "r.yaml:4: rule 'a': the name is already used by the rule at r.yaml:2", id="duplicate-name"),
 ]
 
+# Headers that frame the message or belong to one connection: changing them corrupts the wire.
+WIRE_HEADERS = [
+    pytest.param("set: {Content-Length: 0}", "r.yaml:3: rule 'a': set: 'Content-Length' frames the body on the wire; a rule may not set or strip it", id="set-content-length"),
+    pytest.param("strip: [x-a, content-length]", "r.yaml:3: rule 'a': strip: 'content-length' frames the body on the wire; a rule may not set or strip it", id="strip-content-length"),
+    pytest.param("strip: Transfer-Encoding", "r.yaml:3: rule 'a': strip: 'Transfer-Encoding' frames the body on the wire; a rule may not set or strip it", id="strip-transfer-encoding"),
+    pytest.param("set: {Connection: close}", "r.yaml:3: rule 'a': set: 'Connection' is hop-by-hop: it belongs to one connection, which mitmproxy manages; a rule may not set or strip it", id="set-connection"),
+    pytest.param("strip: [Keep-Alive]", "r.yaml:3: rule 'a': strip: 'Keep-Alive' is hop-by-hop: it belongs to one connection, which mitmproxy manages; a rule may not set or strip it", id="strip-keep-alive"),
+    pytest.param("set: {Upgrade: h2c}", "r.yaml:3: rule 'a': set: 'Upgrade' is hop-by-hop: it belongs to one connection, which mitmproxy manages; a rule may not set or strip it", id="set-upgrade"),
+    pytest.param("set: {Proxy-Connection: keep-alive}", "r.yaml:3: rule 'a': set: 'Proxy-Connection' is hop-by-hop: it belongs to one connection, which mitmproxy manages; a rule may not set or strip it", id="set-proxy-connection"),
+    pytest.param("strip: [te]", "r.yaml:3: rule 'a': strip: 'te' is hop-by-hop: it belongs to one connection, which mitmproxy manages; a rule may not set or strip it", id="strip-te"),
+    pytest.param("set: {Trailer: X-Checksum}", "r.yaml:3: rule 'a': set: 'Trailer' is hop-by-hop: it belongs to one connection, which mitmproxy manages; a rule may not set or strip it", id="set-trailer"),
+    pytest.param("set: {':status': 200}", "r.yaml:3: rule 'a': set: ':status' is an HTTP/2 pseudo-header, which mitmproxy writes itself; a rule may not set or strip it", id="set-pseudo-header"),
+    pytest.param("strip: [':authority']", "r.yaml:3: rule 'a': strip: ':authority' is an HTTP/2 pseudo-header, which mitmproxy writes itself; a rule may not set or strip it", id="strip-pseudo-header"),
+]
+
+
+@pytest.mark.parametrize("action, message", WIRE_HEADERS)
+def test_a_rule_may_not_touch_how_the_response_is_framed(action, message):
+    with pytest.raises(RuleError) as raised:
+        parse_rules(f"rules:\n  - name: a\n    {action}\n", "r.yaml")
+    assert str(raised.value) == message
+
+
 # What a file may hold (see the schema's limits): hostile or runaway files are refused.
 BEYOND_THE_LIMITS = [
     pytest.param("rules:\n  - &A {name: a, allow: {}}\n" + "  - *A\n" * 10_001, "r.yaml:10003: rule '#10002': more than 10,000 aliases, the limit", id="aliases"),
