@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import heapq
 import operator
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Union
@@ -18,7 +20,7 @@ import yaml
 
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
-from mitmcors.schema import MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
+from mitmcors.schema import MAX_FILE_BYTES, MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
 from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
@@ -186,13 +188,42 @@ def load_files(paths: Sequence[str]) -> RuleSet:
 
 
 def _read(path: str) -> str:
+    """The text of a regular file of at most MAX_FILE_BYTES.
+
+    A FIFO would block the open until a writer came, a device would never end (and
+    opening one may act on it): anything else is refused before it is opened, and
+    again on the descriptor, opened without blocking, in case the path changed.
+    """
     try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
+        _refuse_special(path, os.stat(path).st_mode)
+        descriptor = os.open(path, os.O_RDONLY | _NONBLOCK)
     except FileNotFoundError:
         raise RuleError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise RuleError(f"cannot read the file: {e.strerror}", path) from None
+    try:
+        _refuse_special(path, os.fstat(descriptor).st_mode)
+        with open(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise RuleError(f"the file has more than {MAX_FILE_BYTES:,} bytes, the limit", path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise RuleError(f"cannot read the file: {e}", path) from None
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to wait on
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _refuse_special(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((kind for test, kind in _KINDS if test(mode)), "a special file")
+        raise RuleError(f"cannot read the file: it is {kind}, not a regular file", path)
 
 
 def _refuse_duplicate_names(rules: Sequence[Rule]) -> None:

@@ -36,6 +36,7 @@ from mitmcors.yamlnodes import (
 Reader = Callable[[yaml.Node, Context, str], Any]
 
 # What one file may hold, beside the limits of its YAML (yamlnodes).
+MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_RULES = 10_000
 MAX_SET_LINES = 100  # header lines one `set` adds
 
@@ -353,6 +354,7 @@ RULE_KEYS = (
 
 
 LIMITS = (
+    ("bytes in one file", MAX_FILE_BYTES),
     ("rules in one file", MAX_RULES),
     ("values in one file, aliases expanded", MAX_NODES),
     ("aliases in one file", MAX_ALIASES),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -137,6 +138,15 @@ def test_a_missing_file_stops_mitmdump(tmp_path):
     returncode, output = run_mitmdump_expecting_failure([tmp_path / "nope.yaml"])
     assert returncode == 1
     assert f"{tmp_path / 'nope.yaml'}: file not found" in output and "Traceback" not in output
+
+
+def test_a_fifo_stops_mitmdump_instead_of_hanging_it(tmp_path):
+    fifo = tmp_path / "rules.fifo"
+    os.mkfifo(fifo)
+    returncode, output = run_mitmdump_expecting_failure([fifo])
+    assert returncode == 1
+    assert f"{fifo}: cannot read the file: it is a FIFO (named pipe), not a regular file" in output
+    assert "Traceback" not in output
 
 
 def wait_until(condition, timeout: float = 5.0) -> None:

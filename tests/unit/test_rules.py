@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from mitmproxy.test import tflow, tutils
 from mitmcors import cors
 from mitmcors.rules import Allow, Rewrite, RuleError, RuleSet, Target, load_files, parse_rules
 from mitmcors.scenarios import SCENARIOS
-from mitmcors.schema import reference_tables
+from mitmcors.schema import MAX_FILE_BYTES, reference_tables
 from support.expected import UNCLOSED_FLOW
 
 BAD_FILES = [
@@ -136,6 +138,33 @@ def test_an_unreadable_file_is_named(tmp_path, monkeypatch):
     (tmp_path / "dir.yaml").mkdir()
     with pytest.raises(RuleError, match=r"^dir\.yaml: cannot read the file: "):
         load_files(["dir.yaml"])
+
+
+def refused_within(seconds: float, path: str) -> str:
+    """The error loading ``path``, which must come within ``seconds`` (not block, not read forever)."""
+    outcome: list[BaseException] = []
+    worker = threading.Thread(target=lambda: outcome.append(pytest.raises(RuleError, load_files, [path]).value), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"loading {path} still runs after {seconds} s"
+    return str(outcome[0])
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("rules.fifo")
+    assert refused_within(5, "rules.fifo") == "rules.fifo: cannot read the file: it is a FIFO (named pipe), not a regular file"
+
+
+def test_a_device_is_refused_without_reading_it():
+    assert refused_within(5, "/dev/zero") == "/dev/zero: cannot read the file: it is a character device, not a regular file"
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with open("big.yaml", "wb") as big:
+        big.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used
+    assert refused_within(5, "big.yaml") == "big.yaml: the file has more than 10,485,760 bytes, the limit"
 
 
 def test_a_duplicate_name_across_files_names_both(tmp_path, monkeypatch):
