@@ -212,7 +212,8 @@ def _read(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise RuleError(f"cannot read the file: {e}", path) from None
+        line = data.count(b"\n", 0, e.start) + 1
+        raise RuleError(f"not UTF-8: the byte 0x{data[e.start]:02x} cannot be decoded; save the file as UTF-8", path, line) from None
 
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to wait on

@@ -136,7 +136,7 @@ def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
     expression = text(node, ctx, what)
     try:
         return flowfilter.parse(expression)
-    except ValueError:
+    except (ValueError, RecursionError):  # pyparsing recurses once per parenthesis
         raise ctx.error(node, f"{what}: invalid mitmproxy filter expression {expression!r}") from None
 
 

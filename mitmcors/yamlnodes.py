@@ -25,6 +25,7 @@ MAX_NODES = 1_000_000  # values, aliases expanded
 MAX_ALIASES = 10_000
 MAX_SCALAR = 8_192  # characters in one value
 MAX_LIST_ITEMS = 100
+MAX_INT = 2**31 - 1  # the largest number a value may give (max_age, a status)
 
 
 class RuleError(ValueError):
@@ -40,7 +41,14 @@ class RuleError(ValueError):
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         rule = "" if self.rule is None else f" rule {self.rule!r}:"
-        return f"{where}:{rule} {self.message}"
+        return _one_line(f"{where}:{rule} {self.message}")
+
+
+def _one_line(text: str) -> str:
+    """Text on one line, safe for a terminal: what is not printable is shown as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class Context:
@@ -73,8 +81,18 @@ def compose(text: str, file: str) -> yaml.Node | None:
         mark = e.problem_mark or e.context_mark
         problem = ", ".join(part for part in (e.context, e.problem) if part)
         raise reading.error(mark, f"not valid YAML: {problem}") from None
+    except yaml.reader.ReaderError as e:
+        # Its position counts characters or bytes, by parser; the first such character is the one.
+        character = chr(e.character) if isinstance(e.character, int) else e.character
+        line = text.count("\n", 0, max(text.find(character), 0)) + 1
+        raise RuleError(f"not valid YAML: the character {character!r} is not allowed in YAML", file, line) from None
     except yaml.YAMLError as e:
         raise RuleError(f"not valid YAML: {e}", file) from None
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as it was written: ``!!python/name:os.system`` rather than its long form."""
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
 @dataclass
@@ -103,6 +121,8 @@ class _Reading:
         self.rule: str | None = None
 
     def read(self, event: yaml.Event) -> None:
+        if getattr(event, "tag", None) is not None:
+            raise self.error(event.start_mark, f"the tag {_shown_tag(event.tag)!r} is not supported: remove it")
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             self._begin(event)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -193,6 +213,8 @@ def describe(node: yaml.Node) -> str:
         return "nothing"
     if kind == "str":
         return f"the text {node.value!r}"
+    if kind in ("int", "float") and len(node.value) > 20:
+        return f"a number of {len(node.value):,} digits"
     return f"{node.value}"
 
 
@@ -257,9 +279,15 @@ def boolean(node: yaml.Node, ctx: Context, what: str) -> bool:
 
 
 def non_negative_int(node: yaml.Node, ctx: Context, what: str) -> int:
-    if isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "int":
-        if _DECIMAL.fullmatch(node.value) and int(node.value) >= 0:
-            return int(node.value)
+    """A whole number that any HTTP parser can read; its size is checked before Python
+    converts it, which it refuses to do past 4,300 digits."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "int" and _DECIMAL.fullmatch(node.value):
+        digits = node.value.lstrip("+-").lstrip("0") or "0"
+        negative = node.value.startswith("-") and digits != "0"
+        if not negative:
+            if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+                raise ctx.error(node, f"{what} must be at most {MAX_INT:,}, got {describe(node)}")
+            return int(digits)
     raise ctx.error(node, f"{what} must be a whole number of 0 or more, got {describe(node)}")
 
 

@@ -279,6 +279,21 @@ def test_a_bad_set_at_run_time_is_refused_and_keeps_the_rules(rules_file):
     run_while_running(addon, body)
 
 
+def test_a_number_python_cannot_convert_is_refused_at_run_time_like_any_error(rules_file):
+    addon = CorsRules()
+    good = rules_file(BYPASS, "good.yaml")
+    huge = rules_file("rules:\n  - name: a\n    allow: {max_age: " + "9" * 5000 + "}\n", "huge.yaml")
+
+    async def body(tctx):
+        tctx.configure(addon, cors_rules=[good])
+        with pytest.raises(exceptions.OptionsError, match=r"huge\.yaml:3: rule 'a': allow\.max_age must be at most 2,147,483,647"):
+            tctx.configure(addon, cors_rules=[huge])
+        assert tctx.options.cors_rules == [good]
+        assert [rule.name for rule in addon.rules.rules] == ["bypass"]
+
+    run_while_running(addon, body)
+
+
 def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_rules(rules_file, caplog):
     addon = CorsRules()
     path = rules_file(BYPASS)

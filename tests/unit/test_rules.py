@@ -57,6 +57,46 @@ BAD_FILES = [
     pytest.param("rules:\n  - name: a\n    allow: {}\n  - name: a\n    strip: all\n", "r.yaml:4: rule 'a': the name is already used by the rule at r.yaml:2", id="duplicate-name"),
 ]
 
+# Input that used to give a traceback, a message without its line, or raw control characters.
+ONE_LINE = [
+    pytest.param("rules:\n  - name: a\n    allow: {max_age: " + "9" * 5000 + "}\n", "r.yaml:3: rule 'a': allow.max_age must be at most 2,147,483,647, got a number of 5,000 digits", id="huge-max-age"),
+    pytest.param("rules:\n  - name: a\n    allow: {max_age: 2147483648}\n", "r.yaml:3: rule 'a': allow.max_age must be at most 2,147,483,647, got 2147483648", id="max-age-over-31-bits"),
+    pytest.param("rules:\n  - name: a\n    break: {scenario: preflight-invalid-status, status: " + "4" * 5000 + "}\n", "r.yaml:3: rule 'a': break.status must be at most 2,147,483,647, got a number of 5,000 digits", id="huge-status"),
+    pytest.param("rules:\n  - name: a\x00b\n    allow: {}\n", "r.yaml:2: not valid YAML: the character '\\x00' is not allowed in YAML", id="nul"),
+    pytest.param("rules:\n  - name: a\n    allow: {}\n  - name: \x1b[31mred\n    allow: {}\n", "r.yaml:4: not valid YAML: the character '\\x1b' is not allowed in YAML", id="esc"),
+    pytest.param("rules:\n  - name: a\ufffeb\n    allow: {}\n", "r.yaml:2: not valid YAML: the character '\\ufffe' is not allowed in YAML", id="u+fffe"),
+    pytest.param("rules:\n  - name: !!python/object:os.system\n      x: y\n    allow: {}\n", "r.yaml:2: rule '#1': the tag '!!python/object:os.system' is not supported: remove it", id="python-tag"),
+    pytest.param("rules:\n  - name: a\n    allow: !!python/name:os.system {}\n", "r.yaml:3: rule 'a': the tag '!!python/name:os.system' is not supported: remove it", id="tag-named-rule"),
+    pytest.param("rules:\n  - name: !evil \"a\\nb\\e[31m\"\n    allow: {}\n", "r.yaml:2: rule '#1': the tag '!evil' is not supported: remove it", id="custom-tag"),
+    pytest.param("rules:\n  - name: !e%0A%1B x\n    allow: {}\n", "r.yaml:2: rule '#1': the tag '!e\\n\\x1b' is not supported: remove it", id="tag-with-controls"),
+    pytest.param("rules:\n  - name: a\n    match: {filter: '" + "(" * 300 + "~q" + ")" * 300 + "'}\n    allow: {}\n", "r.yaml:3: rule 'a': match.filter: invalid mitmproxy filter expression '" + "(" * 300 + "~q" + ")" * 300 + "'", id="deep-filter"),
+]
+
+
+@pytest.mark.parametrize("text, message", ONE_LINE)
+def test_hostile_input_gets_one_escaped_line(text, message):
+    with pytest.raises(RuleError) as raised:
+        parse_rules(text, "r.yaml")
+    assert str(raised.value) == message
+
+
+def test_a_file_that_is_not_utf8_is_told_with_its_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.yaml").write_bytes(b"rules:\n  - name: caf\xe9\n    allow: {}\n")
+    with pytest.raises(RuleError) as raised:
+        load_files(["r.yaml"])
+    assert str(raised.value) == "r.yaml:2: not UTF-8: the byte 0xe9 cannot be decoded; save the file as UTF-8"
+
+
+def test_leading_zeros_do_not_count_against_the_size_of_a_number():
+    (rule,) = parse_rules("rules:\n  - name: a\n    allow: {max_age: " + "0" * 20 + "7}\n")
+    assert rule.action.policy.max_age == 7
+
+
+def test_a_file_name_is_shown_escaped():
+    assert str(RuleError("file not found", "rules\n\x1b[2J.yaml")) == "rules\\n\\x1b[2J.yaml: file not found"
+
+
 # Headers that frame the message or belong to one connection: changing them corrupts the wire.
 WIRE_HEADERS = [
     pytest.param("set: {Content-Length: 0}", "r.yaml:3: rule 'a': set: 'Content-Length' frames the body on the wire; a rule may not set or strip it", id="set-content-length"),
