@@ -92,6 +92,8 @@ class CorsRules:
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
         self._active = source
+        for warning in rules.warnings:
+            logger.warning("cors: %s", warning)
         if source[0]:
             logger.info("cors: %s active", rules.summary())
 

@@ -122,6 +122,7 @@ class Rule(NamedTuple):
     order: int  # position among all loaded rules: the first match wins
     match: Match
     action: Action
+    warnings: tuple[str, ...] = ()  # what loads but is likely not what was meant
 
     @property
     def source(self) -> str:
@@ -134,6 +135,7 @@ class RuleSet:
     def __init__(self, rules: Sequence[Rule], files: Sequence[str] = ()):
         self.rules = tuple(rules)
         self.files = tuple(files)
+        self.warnings = tuple(warning for rule in self.rules for warning in rule.warnings)
         by_host: dict[str, list[Rule]] = {}
         unindexed: list[Rule] = []
         for rule in self.rules:
@@ -278,6 +280,7 @@ def _compile_rule(node: yaml.Node, ctx: Context, order: int) -> Rule:
         order=order,
         match=_match(values["match"] or {}),
         action=_action(values, node, ctx),
+        warnings=tuple(ctx.warnings),
     )
 
 

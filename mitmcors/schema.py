@@ -8,14 +8,14 @@ and the tests are parametrised over it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from mitmcors import cors
-from mitmcors.globs import compile_globs, is_literal
+from mitmcors.globs import GLOB_CHARACTERS, compile_globs, is_literal
 from mitmcors.scenarios import SCENARIOS, Scenario
 from mitmcors.yamlnodes import (
     MAX_ALIASES,
@@ -81,9 +81,17 @@ def _section(keys: tuple[Key, ...], name: str) -> Reader:
     return read
 
 
-def _globs(ignore_case: bool) -> Reader:
+GlobCheck = Callable[[str, yaml.Node, Context, str], None]
+
+
+def _globs(ignore_case: bool, check: GlobCheck) -> Reader:
+    """Globs, each first checked by ``check`` for what the field can never hold."""
+
     def read(node: yaml.Node, ctx: Context, what: str) -> Globs:
-        globs = [glob for glob, _ in text_list(node, ctx, what)]
+        globs = []
+        for glob, item in text_list(node, ctx, what):
+            check(glob, item, ctx, what)
+            globs.append(glob)
         try:
             pattern = compile_globs(globs, ignore_case)
         except ValueError as e:
@@ -92,6 +100,60 @@ def _globs(ignore_case: bool) -> Reader:
         return Globs(pattern, literals)
 
     return read
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_PORT = re.compile(r"([^:]*):[0-9*?]+")  # one colon: an IPv6 address has more
+_QUERY = re.compile(r"\?[^/]*=")  # '?name=' starts a query; '?' alone is a wildcard
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _host_glob(glob: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    """A host name as mitmproxy gives it: no scheme, no path, and the port kept apart."""
+    scheme = _SCHEME.match(glob)
+    host, slash, _ = glob[scheme.end() if scheme else 0 :].partition("/")
+    port = _PORT.fullmatch(host)
+    host = port.group(1) if port else host
+    problem = "a scheme" if scheme else "a path" if slash else "a port" if port else None
+    if problem is not None:
+        also = ", and on the path with match.path" if problem == "a path" else ""
+        raise ctx.error(node, f"{what} has {problem}: match on the host alone, {host!r}{also}")
+
+
+def _path_glob(glob: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    """A path as mitmproxy gives it: from its first '/', without the query."""
+    query = _QUERY.search(glob)
+    if query is not None:
+        raise ctx.error(
+            node, f"{what} has a query: paths are matched without it; match on {glob[: query.start()]!r} "
+            "(and on the query with a ~u filter)"
+        )
+    if glob[0] not in "/*?[":
+        raise ctx.error(node, f"{what} must start with '/': write {'/' + glob!r}")
+
+
+def _origin_glob(glob: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    """An Origin as browsers send it: ``null``, or scheme://host[:port] with no default
+    port and nothing after; a glob that could still match one but hardly means to is
+    only warned about."""
+    if glob.lower() == "null":
+        return
+    scheme, separator, rest = glob.partition("://")
+    if not separator:
+        if is_literal(glob):
+            raise ctx.error(node, f"{what} has no scheme: an Origin is scheme://host[:port], e.g. {'http://' + glob!r}")
+        if glob[0] not in GLOB_CHARACTERS:
+            ctx.warn(node, f"{what} has no scheme, so it matches no Origin a browser sends; did you mean {'http://' + glob!r}?")
+        return
+    host, slash, path = rest.partition("/")
+    if slash:
+        problem = "a path" if path else "a trailing slash"
+        raise ctx.error(node, f"{what} has {problem}, which an Origin never has: write {f'{scheme}://{host}'!r}")
+    name, _, port = host.rpartition(":")
+    if port == _DEFAULT_PORTS.get(scheme.lower()):
+        raise ctx.error(
+            node, f"{what} has the default port, which browsers leave out of an Origin: write {f'{scheme}://{name}'!r}"
+        )
 
 
 def _tokens(kind: str) -> Reader:
@@ -123,11 +185,18 @@ RESPONSE_FILTER_CODES = frozenset({"s", "q", "c", "e", "a", "h", "hs", "b", "bs"
 
 def needs_response(expression: Any) -> bool:
     """Whether a compiled mitmproxy filter may decide differently once the response is in."""
+    return not RESPONSE_FILTER_CODES.isdisjoint(_filter_codes(expression))
+
+
+def _filter_codes(expression: Any) -> Iterator[str]:
+    """The codes (``c`` for ``~c``...) of a compiled filter's parts, through and/or/not."""
     if hasattr(expression, "lst"):  # and, or
-        return any(needs_response(part) for part in expression.lst)
-    if hasattr(expression, "itm"):  # not
-        return needs_response(expression.itm)
-    return getattr(expression, "code", None) in RESPONSE_FILTER_CODES
+        for part in expression.lst:
+            yield from _filter_codes(part)
+    elif hasattr(expression, "itm"):  # not
+        yield from _filter_codes(expression.itm)
+    elif getattr(expression, "code", None):
+        yield expression.code
 
 
 def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
@@ -135,9 +204,19 @@ def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
 
     expression = text(node, ctx, what)
     try:
-        return flowfilter.parse(expression)
+        compiled = flowfilter.parse(expression)
     except (ValueError, RecursionError):  # pyparsing recurses once per parenthesis
         raise ctx.error(node, f"{what}: invalid mitmproxy filter expression {expression!r}") from None
+    codes = set(_filter_codes(compiled))
+    if "bs" in codes:
+        raise ctx.error(
+            node, f"{what}: ~bs looks at the response body, which has not arrived when rules act (on the response "
+            "headers); match on the status (~c) or the headers (~hs) instead"
+        )
+    if "b" in codes:
+        ctx.warn(node, f"{what}: ~b sees only the request body: the response body has not arrived when rules act "
+                       "(on the response headers)")
+    return compiled
 
 
 def _keyword_or(keywords: tuple[str, ...], read_list: Reader) -> Reader:
@@ -158,7 +237,7 @@ def _expose(node: yaml.Node, ctx: Context, what: str) -> Any:
 
 
 def _origin_globs(node: yaml.Node, ctx: Context, what: str) -> re.Pattern[str]:
-    return _globs(ignore_case=True)(node, ctx, what).pattern
+    return _globs(True, _origin_glob)(node, ctx, what).pattern
 
 
 def _preflight_mode(node: yaml.Node, ctx: Context, what: str) -> str:
@@ -289,13 +368,13 @@ _SCENARIO_OPTIONS: dict[str, Callable[[yaml.Node, Context, str, Scenario], Any]]
 
 
 MATCH_KEYS = (
-    Key("host", _globs(ignore_case=True), None, "any",
+    Key("host", _globs(True, _host_glob), None, "any",
         "Glob or list of globs for the request's host name (no port); case-insensitive."),
-    Key("path", _globs(ignore_case=False), None, "any",
+    Key("path", _globs(False, _path_glob), None, "any",
         "Glob or list of globs for the path without the query; `*` also crosses `/`."),
     Key("method", _upper_methods, None, "any",
         "Method or list of methods; for a preflight, the method it announces. Case-insensitive."),
-    Key("origin", _globs(ignore_case=True), None, "any, or none",
+    Key("origin", _globs(True, _origin_glob), None, "any, or none",
         "Glob or list of globs for the request's `Origin` header (`null` included); a request "
         "without Origin never matches it."),
     Key("preflight", boolean, None, "both",
@@ -303,7 +382,8 @@ MATCH_KEYS = (
         "`false`: only the rest."),
     Key("filter", _filter, None, "none",
         "Any mitmproxy filter expression, e.g. `~d example.com & !~u /health`, on the flow as it "
-        "is on the wire: a preflight is an `OPTIONS` (`method` sees what it announces)."),
+        "is on the wire: a preflight is an `OPTIONS` (`method` sees what it announces). Not `~bs`: "
+        "rules act on the response headers, before its body."),
 )
 
 ALLOW_KEYS = (

@@ -52,14 +52,19 @@ def _one_line(text: str) -> str:
 
 
 class Context:
-    """Where we are in a file, so that errors can say it."""
+    """Where we are in a file, so that errors and warnings can say it."""
 
     def __init__(self, file: str, rule: str | None = None):
         self.file = file
         self.rule = rule
+        self.warnings: list[str] = []
 
     def error(self, node: yaml.Node | None, message: str) -> RuleError:
         return RuleError(message, self.file, line_of(node) if node else None, self.rule)
+
+    def warn(self, node: yaml.Node, message: str) -> None:
+        """Note a value that loads but is likely not what was meant, in the error's form."""
+        self.warnings.append(str(self.error(node, message)))
 
 
 def line_of(node: yaml.Node) -> int:

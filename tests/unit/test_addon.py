@@ -228,6 +228,17 @@ def test_a_bad_file_at_startup_logs_one_error_and_loads_nothing(rules_file, capl
     assert len(addon.rules) == 0
 
 
+def test_a_warning_at_load_is_logged_once_with_the_prefix(rules_file, caplog):
+    addon = CorsRules()
+    path = rules_file("rules:\n  - name: a\n    match: {origin: 'localhost:*'}\n    allow: {}\n")
+    with caplog.at_level(logging.INFO), taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules=[path])
+        tctx.master.addons.invoke_addon_sync(addon, hooks.ConfigureHook({"cors_rules"}))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"cors: {path}:3: rule 'a': match.origin has no scheme, so it matches no Origin a browser sends; did you mean 'http://localhost:*'?"]
+    assert len(addon.rules) == 1
+
+
 def test_an_empty_file_name_is_refused_by_name(caplog):
     addon = CorsRules()
     with taddons.context(addon) as tctx:

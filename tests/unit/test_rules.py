@@ -97,6 +97,61 @@ def test_a_file_name_is_shown_escaped():
     assert str(RuleError("file not found", "rules\n\x1b[2J.yaml")) == "rules\\n\\x1b[2J.yaml: file not found"
 
 
+# Values no request can ever have: the rule would load and silently never match.
+NEVER_MATCHES = [
+    pytest.param("match: {host: 'api.test:8443'}", "r.yaml:3: rule 'a': match.host has a port: match on the host alone, 'api.test'", id="host-port"),
+    pytest.param("match: {host: 'api.test:*'}", "r.yaml:3: rule 'a': match.host has a port: match on the host alone, 'api.test'", id="host-port-glob"),
+    pytest.param("match: {host: 'http://api.test'}", "r.yaml:3: rule 'a': match.host has a scheme: match on the host alone, 'api.test'", id="host-scheme"),
+    pytest.param("match: {host: 'https://*.api.test:8443/v1'}", "r.yaml:3: rule 'a': match.host has a scheme: match on the host alone, '*.api.test'", id="host-url"),
+    pytest.param("match: {host: 'api.test/v1/*'}", "r.yaml:3: rule 'a': match.host has a path: match on the host alone, 'api.test', and on the path with match.path", id="host-path"),
+    pytest.param("match:\n      host:\n        - ok.test\n        - 'bad.test:80'", "r.yaml:6: rule 'a': match.host has a port: match on the host alone, 'bad.test'", id="host-in-a-list"),
+    pytest.param("match: {path: '/x?y=1'}", "r.yaml:3: rule 'a': match.path has a query: paths are matched without it; match on '/x' (and on the query with a ~u filter)", id="path-query"),
+    pytest.param("match: {path: 'api/v1/*'}", "r.yaml:3: rule 'a': match.path must start with '/': write '/api/v1/*'", id="path-relative"),
+    pytest.param("match: {origin: 'localhost:3000'}", "r.yaml:3: rule 'a': match.origin has no scheme: an Origin is scheme://host[:port], e.g. 'http://localhost:3000'", id="origin-no-scheme"),
+    pytest.param("match: {origin: 'https://app.test/'}", "r.yaml:3: rule 'a': match.origin has a trailing slash, which an Origin never has: write 'https://app.test'", id="origin-trailing-slash"),
+    pytest.param("match: {origin: 'https://*.app.test/api/*'}", "r.yaml:3: rule 'a': match.origin has a path, which an Origin never has: write 'https://*.app.test'", id="origin-path"),
+    pytest.param("match: {origin: 'https://app.test:443'}", "r.yaml:3: rule 'a': match.origin has the default port, which browsers leave out of an Origin: write 'https://app.test'", id="origin-default-port"),
+    pytest.param("match: {filter: '~m GET & ~bs error'}", "r.yaml:3: rule 'a': match.filter: ~bs looks at the response body, which has not arrived when rules act (on the response headers); match on the status (~c) or the headers (~hs) instead", id="response-body-filter"),
+    pytest.param("match: {filter: '!~bs x'}", "r.yaml:3: rule 'a': match.filter: ~bs looks at the response body, which has not arrived when rules act (on the response headers); match on the status (~c) or the headers (~hs) instead", id="negated-response-body-filter"),
+]
+
+
+@pytest.mark.parametrize("match, message", NEVER_MATCHES)
+def test_a_rule_that_can_never_match_is_refused_with_the_fix(match, message):
+    with pytest.raises(RuleError) as raised:
+        parse_rules(f"rules:\n  - name: a\n    {match}\n    strip: all\n", "r.yaml")
+    assert str(raised.value) == message
+
+
+def test_allowed_origins_are_checked_like_matched_ones():
+    with pytest.raises(RuleError) as raised:
+        parse_rules("rules:\n  - name: a\n    allow:\n      origins: [http://localhost:5173, 'https://app.test/']\n", "r.yaml")
+    assert str(raised.value) == "r.yaml:4: rule 'a': allow.origins has a trailing slash, which an Origin never has: write 'https://app.test'"
+
+
+# Values that may match, though probably not what was meant: loaded, with a warning.
+SUSPICIOUS = [
+    pytest.param("match: {origin: 'localhost:*'}", "r.yaml:3: rule 'a': match.origin has no scheme, so it matches no Origin a browser sends; did you mean 'http://localhost:*'?", id="origin-glob-without-scheme"),
+    pytest.param("match: {filter: '~b secret'}", "r.yaml:3: rule 'a': match.filter: ~b sees only the request body: the response body has not arrived when rules act (on the response headers)", id="body-filter"),
+]
+
+
+@pytest.mark.parametrize("match, warning", SUSPICIOUS)
+def test_a_suspicious_value_loads_with_a_warning(match, warning):
+    (rule,) = parse_rules(f"rules:\n  - name: a\n    {match}\n    strip: all\n", "r.yaml")
+    assert rule.warnings == (warning,)
+
+
+@pytest.mark.parametrize(
+    "match",
+    ["{host: '::1'}", "{host: '*.api.test'}", "{path: '/v?/users'}", "{path: '*.js'}", "{origin: 'null'}",
+     "{origin: '*://localhost:*'}", "{origin: 'http://localhost:8443'}", "{filter: '~bq x & ~c 200'}"],
+)
+def test_ordinary_values_load_without_a_warning(match):
+    (rule,) = parse_rules(f"rules:\n  - name: a\n    match: {match}\n    strip: all\n", "r.yaml")
+    assert rule.warnings == ()
+
+
 # Headers that frame the message or belong to one connection: changing them corrupts the wire.
 WIRE_HEADERS = [
     pytest.param("set: {Content-Length: 0}", "r.yaml:3: rule 'a': set: 'Content-Length' frames the body on the wire; a rule may not set or strip it", id="set-content-length"),
