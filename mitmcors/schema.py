@@ -17,6 +17,7 @@ import yaml
 from mitmcors import cors
 from mitmcors.globs import GLOB_CHARACTERS, compile_globs, is_literal
 from mitmcors.scenarios import SCENARIOS, Scenario
+from mitmcors.verdicts import MAX_PREFLIGHT_CACHE
 from mitmcors.yamlnodes import (
     MAX_ALIASES,
     MAX_LIST_ITEMS,
@@ -176,6 +177,29 @@ _header_names = _tokens("header name")
 
 def _upper_methods(node: yaml.Node, ctx: Context, what: str) -> frozenset[str]:
     return frozenset(method.upper() for method in _methods(node, ctx, what))
+
+
+def _allowed_methods(node: yaml.Node, ctx: Context, what: str) -> tuple[str, ...]:
+    """Methods as browsers send them, since they compare allowed methods case-sensitively:
+    ``put`` would never allow the PUT they send."""
+    items = [item for _, item in text_list(node, ctx, what)]
+    return tuple(_as_sent(method, item, ctx, what) for method, item in zip(_methods(node, ctx, what), items))
+
+
+def _as_sent(method: str, node: yaml.Node, ctx: Context, what: str) -> str:
+    sent = cors.normalize_method(method)
+    if sent != method:
+        ctx.warn(node, f"{what}: {method!r} becomes {sent!r}: browsers send the six standard methods in "
+                       "upper case, and compare allowed methods case-sensitively")
+    return sent
+
+
+def _max_age(node: yaml.Node, ctx: Context, what: str) -> int:
+    seconds = non_negative_int(node, ctx, what)
+    if seconds > MAX_PREFLIGHT_CACHE:
+        ctx.warn(node, f"{what}: {seconds:,} s is more than browsers keep a preflight: "
+                       f"Chromium {MAX_PREFLIGHT_CACHE:,} s, Firefox 86,400, WebKit 600")
+    return seconds
 
 
 # Filter codes whose answer may change once the response is in (~h, ~b and ~t look
@@ -394,15 +418,16 @@ ALLOW_KEYS = (
         "Send `Access-Control-Allow-Credentials: true`. Every `*` is then spelled out (the "
         "origin, method, headers or header names), since browsers read it literally under "
         "credentials."),
-    Key("methods", _keyword_or(("reflect", "*"), _methods), "reflect", "`reflect`",
-        "`reflect` echoes the method a preflight asks for; `\"*\"`; or a list."),
+    Key("methods", _keyword_or(("reflect", "*"), _allowed_methods), "reflect", "`reflect`",
+        "`reflect` echoes the method a preflight asks for; `\"*\"`; or a list (`get`, `put` and the "
+        "other four standard methods are sent upper-cased, as browsers send them)."),
     Key("headers", _keyword_or(("reflect", "*"), _header_names), "reflect", "`reflect`",
         "`reflect` echoes the headers a preflight asks for (Authorization included); `\"*\"`; "
         "or a list."),
     Key("expose", _expose, None, "the response's own",
         "Response headers page scripts may read (`Access-Control-Expose-Headers`): `\"*\"` or "
         "a list, `[]` for none; by default every header of the response itself."),
-    Key("max_age", non_negative_int, None, "unset",
+    Key("max_age", _max_age, None, "unset",
         "Seconds a browser may cache the preflight (`Access-Control-Max-Age`); unset, Chromium "
         "caches 5 s."),
     Key("private_network", boolean, False, "`false`",

@@ -83,9 +83,7 @@ def compose(text: str, file: str) -> yaml.Node | None:
             reading.read(event)
         return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        problem = ", ".join(part for part in (e.context, e.problem) if part)
-        raise reading.error(mark, f"not valid YAML: {problem}") from None
+        raise reading.error(e.problem_mark or e.context_mark, f"not valid YAML: {_problem(e, text)}") from None
     except yaml.reader.ReaderError as e:
         # Its position counts characters or bytes, by parser; the first such character is the one.
         character = chr(e.character) if isinstance(e.character, int) else e.character
@@ -93,6 +91,21 @@ def compose(text: str, file: str) -> yaml.Node | None:
         raise RuleError(f"not valid YAML: the character {character!r} is not allowed in YAML", file, line) from None
     except yaml.YAMLError as e:
         raise RuleError(f"not valid YAML: {e}", file) from None
+
+
+_INDENTATION = re.compile(r"[ \t]*")
+_WORD = re.compile(r"[^\s,\[\]{}]+")
+
+
+def _problem(e: yaml.MarkedYAMLError, text: str) -> str:
+    """What YAML found wrong, with the fix for the mistakes it words obscurely."""
+    mark = e.problem_mark or e.context_mark
+    if mark is not None and "\t" in _INDENTATION.match(text, text.rfind("\n", 0, mark.index) + 1).group():
+        return "a tab in the indentation; indent with spaces, not tabs"
+    if e.context in ("while scanning an alias", "while scanning an anchor") and e.context_mark is not None:
+        word = _WORD.match(text, e.context_mark.index).group()
+        return f'an unquoted {word[0]} starts an {e.context.rpartition(" ")[2]}; quote it: "{word}"'
+    return ", ".join(part for part in (e.context, e.problem) if part)
 
 
 def _shown_tag(tag: str) -> str:
@@ -174,9 +187,14 @@ class _Reading:
         self.aliases += 1
         if self.aliases > MAX_ALIASES:
             raise self.error(event.start_mark, f"more than {MAX_ALIASES:,} aliases, the limit")
+        alias = f"*{event.anchor}"
         if any(collection.anchor == event.anchor for collection in self.open):
-            raise self.error(event.start_mark, f"the alias *{event.anchor} is inside the value it names, so it never ends")
-        self._count(event, self.sizes.get(event.anchor, 1))  # composing reports an unknown one
+            raise self.error(event.start_mark, f"the alias {alias} is inside the value it names, so it never ends")
+        if event.anchor not in self.sizes:
+            raise self.error(
+                event.start_mark, f'not valid YAML: {alias} is an alias that is not defined; to mean the text, quote it: "{alias}"'
+            )
+        self._count(event, self.sizes[event.anchor])
         self._next_item(role)
 
     def _count(self, event: yaml.Event, values: int) -> None:
@@ -262,7 +280,7 @@ def mapping_items(
 def text(node: yaml.Node, ctx: Context, what: str) -> str:
     """A non-empty string scalar (quoted or plain, but not a number or boolean)."""
     if not (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "str"):
-        raise ctx.error(node, f"{what} must be text, got {describe(node)}")
+        raise ctx.error(node, f"{what} must be text, got {describe(node)}{_quote_null(node)}")
     if not node.value:
         raise ctx.error(node, f"{what} must not be empty")
     return node.value
@@ -271,8 +289,15 @@ def text(node: yaml.Node, ctx: Context, what: str) -> str:
 def scalar_text(node: yaml.Node, ctx: Context, what: str) -> str:
     """Any scalar as written (``600`` and ``"600"`` alike): for header values."""
     if not isinstance(node, yaml.ScalarNode) or is_null(node):
-        raise ctx.error(node, f"{what} must be a single value, got {describe(node)}")
+        raise ctx.error(node, f"{what} must be a single value, got {describe(node)}{_quote_null(node)}")
     return node.value
+
+
+def _quote_null(node: yaml.Node) -> str:
+    """The fix when a plain ``null`` or ``~`` meant the text: YAML reads it as nothing."""
+    if is_null(node) and node.value:
+        return f'; to mean the text {node.value}, quote it: "{node.value}"'
+    return ""
 
 
 def boolean(node: yaml.Node, ctx: Context, what: str) -> bool:

@@ -97,6 +97,45 @@ def test_a_file_name_is_shown_escaped():
     assert str(RuleError("file not found", "rules\n\x1b[2J.yaml")) == "rules\\n\\x1b[2J.yaml: file not found"
 
 
+# Faults that used to be told without the rule or the fix.
+WITH_THE_FIX = [
+    pytest.param("rules:\n  - name: a\n    allow:\n      origins: *\n", "r.yaml:4: rule 'a': not valid YAML: an unquoted * starts an alias; quote it: \"*\"", id="unquoted-star"),
+    pytest.param("rules:\n  - name: a\n    match: {origin: *.example.com}\n    allow: {}\n", "r.yaml:3: rule 'a': not valid YAML: an unquoted * starts an alias; quote it: \"*.example.com\"", id="unquoted-star-glob"),
+    pytest.param("rules:\n  - name: a\n    match: {host: [x.test, &y.test]}\n    allow: {}\n", "r.yaml:3: rule 'a': not valid YAML: an unquoted & starts an anchor; quote it: \"&y.test\"", id="unquoted-ampersand"),
+    pytest.param("rules:\n  - name: a\n    match:\n      host: *example\n    allow: {}\n", "r.yaml:4: rule 'a': not valid YAML: *example is an alias that is not defined; to mean the text, quote it: \"*example\"", id="undefined-alias"),
+    pytest.param("rules:\n  - name: a\n    allow:\n      origins: [null]\n", "r.yaml:4: rule 'a': allow.origins must be text, got nothing; to mean the text null, quote it: \"null\"", id="unquoted-null"),
+    pytest.param("rules:\n  - name: a\n    match: {origin: ~}\n    allow: {}\n", "r.yaml:3: rule 'a': match.origin must be text, got nothing; to mean the text ~, quote it: \"~\"", id="unquoted-tilde"),
+    pytest.param("rules:\n  - name: a\n    set: {X-A: Null}\n", "r.yaml:3: rule 'a': set.X-A must be a single value, got nothing; to mean the text Null, quote it: \"Null\"", id="unquoted-null-value"),
+    pytest.param("rules:\n  - name: a\n\tallow: {}\n", "r.yaml:3: rule '#1': not valid YAML: a tab in the indentation; indent with spaces, not tabs", id="tab"),
+    pytest.param("rules:\n  - name: a\n    allow:\n    \torigins: reflect\n", "r.yaml:4: rule 'a': not valid YAML: a tab in the indentation; indent with spaces, not tabs", id="tab-after-spaces"),
+]
+
+
+@pytest.mark.parametrize("text, message", WITH_THE_FIX)
+def test_a_common_mistake_gets_the_rule_and_the_fix(text, message):
+    with pytest.raises(RuleError) as raised:
+        parse_rules(text, "r.yaml")
+    assert str(raised.value) == message
+
+
+def test_lowercase_standard_methods_are_sent_as_browsers_send_them():
+    (rule,) = parse_rules("rules:\n  - name: a\n    allow:\n      methods: [get, Put, PATCH, patch]\n", "r.yaml")
+    assert rule.action.policy.methods == ("GET", "PUT", "PATCH", "patch")
+    assert rule.warnings == tuple(
+        f"r.yaml:4: rule 'a': allow.methods: {method!r} becomes {method.upper()!r}: browsers send the six standard "
+        "methods in upper case, and compare allowed methods case-sensitively"
+        for method in ("get", "Put")
+    )
+
+
+@pytest.mark.parametrize("max_age, warned", [(7200, False), (7201, True), (99999, True)])
+def test_a_max_age_browsers_cap_is_warned_about(max_age, warned):
+    (rule,) = parse_rules(f"rules:\n  - name: a\n    allow: {{max_age: {max_age}}}\n", "r.yaml")
+    assert rule.action.policy.max_age == max_age
+    warning = f"r.yaml:3: rule 'a': allow.max_age: {max_age:,} s is more than browsers keep a preflight: Chromium 7,200 s, Firefox 86,400, WebKit 600"
+    assert rule.warnings == ((warning,) if warned else ())
+
+
 # Values no request can ever have: the rule would load and silently never match.
 NEVER_MATCHES = [
     pytest.param("match: {host: 'api.test:8443'}", "r.yaml:3: rule 'a': match.host has a port: match on the host alone, 'api.test'", id="host-port"),
