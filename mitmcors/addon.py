@@ -56,6 +56,9 @@ class CorsRules:
     def configure(self, updated: set[str]) -> None:
         if "cors_rules" not in updated:
             return
+        if "" in ctx.options.cors_rules:  # `--set cors_rules=`
+            refuse(self._running, "cors_rules: empty file name; give the path of a YAML rule file")
+            return
         source = _source(ctx.options.cors_rules)
         if source == self._active or (source == self._attempted and not self._running):
             return  # nothing changed, or the same failure was already reported
@@ -89,6 +92,8 @@ class CorsRules:
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
         self._active = source
+        for warning in rules.warnings:
+            logger.warning("cors: %s", warning)
         if source[0]:
             logger.info("cors: %s active", rules.summary())
 

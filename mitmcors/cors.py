@@ -26,6 +26,8 @@ REQUEST_PRIVATE_NETWORK = "Access-Control-Request-Private-Network"
 CORS_HEADER_PREFIX = "access-control-"
 
 SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+# Methods a browser upper-cases however the page wrote them (Fetch: normalize a method).
+NORMALIZED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
 
 # Response headers a page may always read, exposed or not (Fetch: CORS-safelisted).
 SAFELISTED_RESPONSE_HEADERS = frozenset(
@@ -55,6 +57,12 @@ def unsafe_value_character(value: str) -> str | None:
     """The first character that must never appear in a header value (CR, LF, NUL, ...)."""
     found = _UNSAFE_VALUE_CHARACTER.search(value)
     return found.group() if found else None
+
+
+def normalize_method(method: str) -> str:
+    """The method as a browser sends it: the six standard ones upper-cased, others as written."""
+    upper = method.upper()
+    return upper if upper in NORMALIZED_METHODS else method
 
 
 def is_cors_header(name: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import heapq
 import operator
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Union
@@ -18,7 +20,7 @@ import yaml
 
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
-from mitmcors.schema import RULE_KEYS, Globs, needs_response, read_section
+from mitmcors.schema import MAX_FILE_BYTES, MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
 from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
@@ -120,6 +122,7 @@ class Rule(NamedTuple):
     order: int  # position among all loaded rules: the first match wins
     match: Match
     action: Action
+    warnings: tuple[str, ...] = ()  # what loads but is likely not what was meant
 
     @property
     def source(self) -> str:
@@ -132,6 +135,7 @@ class RuleSet:
     def __init__(self, rules: Sequence[Rule], files: Sequence[str] = ()):
         self.rules = tuple(rules)
         self.files = tuple(files)
+        self.warnings = tuple(warning for rule in self.rules for warning in rule.warnings)
         by_host: dict[str, list[Rule]] = {}
         unindexed: list[Rule] = []
         for rule in self.rules:
@@ -186,13 +190,43 @@ def load_files(paths: Sequence[str]) -> RuleSet:
 
 
 def _read(path: str) -> str:
+    """The text of a regular file of at most MAX_FILE_BYTES.
+
+    A FIFO would block the open until a writer came, a device would never end (and
+    opening one may act on it): anything else is refused before it is opened, and
+    again on the descriptor, opened without blocking, in case the path changed.
+    """
     try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
+        _refuse_special(path, os.stat(path).st_mode)
+        descriptor = os.open(path, os.O_RDONLY | _NONBLOCK)
     except FileNotFoundError:
         raise RuleError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RuleError(f"cannot read the file: {e}", path) from None
+    except OSError as e:
+        raise RuleError(f"cannot read the file: {e.strerror}", path) from None
+    try:
+        _refuse_special(path, os.fstat(descriptor).st_mode)
+        with open(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise RuleError(f"the file has more than {MAX_FILE_BYTES:,} bytes, the limit", path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise RuleError(f"not UTF-8: the byte 0x{data[e.start]:02x} cannot be decoded; save the file as UTF-8", path, line) from None
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to wait on
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _refuse_special(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((kind for test, kind in _KINDS if test(mode)), "a special file")
+        raise RuleError(f"cannot read the file: it is {kind}, not a regular file", path)
 
 
 def _refuse_duplicate_names(rules: Sequence[Rule]) -> None:
@@ -231,6 +265,8 @@ def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
         raise ctx.error(document, "the file needs a 'rules:' list")
     if not isinstance(found, yaml.SequenceNode):
         raise ctx.error(found, "'rules' must be a list of rules (each starting with '- name:')")
+    if len(found.value) > MAX_RULES:
+        raise ctx.error(found, f"'rules' has {len(found.value):,} rules; the limit is {MAX_RULES:,} in one file: split them into several files")
     return found.value
 
 
@@ -244,6 +280,7 @@ def _compile_rule(node: yaml.Node, ctx: Context, order: int) -> Rule:
         order=order,
         match=_match(values["match"] or {}),
         action=_action(values, node, ctx),
+        warnings=tuple(ctx.warnings),
     )
 
 

@@ -8,16 +8,21 @@ and the tests are parametrised over it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from mitmcors import cors
-from mitmcors.globs import compile_globs, is_literal
+from mitmcors.globs import GLOB_CHARACTERS, compile_globs, is_literal
 from mitmcors.scenarios import SCENARIOS, Scenario
+from mitmcors.verdicts import MAX_PREFLIGHT_CACHE
 from mitmcors.yamlnodes import (
+    MAX_ALIASES,
+    MAX_LIST_ITEMS,
+    MAX_NODES,
+    MAX_SCALAR,
     Context,
     boolean,
     choice,
@@ -30,6 +35,11 @@ from mitmcors.yamlnodes import (
 )
 
 Reader = Callable[[yaml.Node, Context, str], Any]
+
+# What one file may hold, beside the limits of its YAML (yamlnodes).
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_RULES = 10_000
+MAX_SET_LINES = 100  # header lines one `set` adds
 
 
 @dataclass(frozen=True)
@@ -72,9 +82,17 @@ def _section(keys: tuple[Key, ...], name: str) -> Reader:
     return read
 
 
-def _globs(ignore_case: bool) -> Reader:
+GlobCheck = Callable[[str, yaml.Node, Context, str], None]
+
+
+def _globs(ignore_case: bool, check: GlobCheck) -> Reader:
+    """Globs, each first checked by ``check`` for what the field can never hold."""
+
     def read(node: yaml.Node, ctx: Context, what: str) -> Globs:
-        globs = [glob for glob, _ in text_list(node, ctx, what)]
+        globs = []
+        for glob, item in text_list(node, ctx, what):
+            check(glob, item, ctx, what)
+            globs.append(glob)
         try:
             pattern = compile_globs(globs, ignore_case)
         except ValueError as e:
@@ -83,6 +101,60 @@ def _globs(ignore_case: bool) -> Reader:
         return Globs(pattern, literals)
 
     return read
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_PORT = re.compile(r"([^:]*):[0-9*?]+")  # one colon: an IPv6 address has more
+_QUERY = re.compile(r"\?[^/]*=")  # '?name=' starts a query; '?' alone is a wildcard
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _host_glob(glob: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    """A host name as mitmproxy gives it: no scheme, no path, and the port kept apart."""
+    scheme = _SCHEME.match(glob)
+    host, slash, _ = glob[scheme.end() if scheme else 0 :].partition("/")
+    port = _PORT.fullmatch(host)
+    host = port.group(1) if port else host
+    problem = "a scheme" if scheme else "a path" if slash else "a port" if port else None
+    if problem is not None:
+        also = ", and on the path with match.path" if problem == "a path" else ""
+        raise ctx.error(node, f"{what} has {problem}: match on the host alone, {host!r}{also}")
+
+
+def _path_glob(glob: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    """A path as mitmproxy gives it: from its first '/', without the query."""
+    query = _QUERY.search(glob)
+    if query is not None:
+        raise ctx.error(
+            node, f"{what} has a query: paths are matched without it; match on {glob[: query.start()]!r} "
+            "(and on the query with a ~u filter)"
+        )
+    if glob[0] not in "/*?[":
+        raise ctx.error(node, f"{what} must start with '/': write {'/' + glob!r}")
+
+
+def _origin_glob(glob: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    """An Origin as browsers send it: ``null``, or scheme://host[:port] with no default
+    port and nothing after; a glob that could still match one but hardly means to is
+    only warned about."""
+    if glob.lower() == "null":
+        return
+    scheme, separator, rest = glob.partition("://")
+    if not separator:
+        if is_literal(glob):
+            raise ctx.error(node, f"{what} has no scheme: an Origin is scheme://host[:port], e.g. {'http://' + glob!r}")
+        if glob[0] not in GLOB_CHARACTERS:
+            ctx.warn(node, f"{what} has no scheme, so it matches no Origin a browser sends; did you mean {'http://' + glob!r}?")
+        return
+    host, slash, path = rest.partition("/")
+    if slash:
+        problem = "a path" if path else "a trailing slash"
+        raise ctx.error(node, f"{what} has {problem}, which an Origin never has: write {f'{scheme}://{host}'!r}")
+    name, _, port = host.rpartition(":")
+    if port == _DEFAULT_PORTS.get(scheme.lower()):
+        raise ctx.error(
+            node, f"{what} has the default port, which browsers leave out of an Origin: write {f'{scheme}://{name}'!r}"
+        )
 
 
 def _tokens(kind: str) -> Reader:
@@ -107,6 +179,29 @@ def _upper_methods(node: yaml.Node, ctx: Context, what: str) -> frozenset[str]:
     return frozenset(method.upper() for method in _methods(node, ctx, what))
 
 
+def _allowed_methods(node: yaml.Node, ctx: Context, what: str) -> tuple[str, ...]:
+    """Methods as browsers send them, since they compare allowed methods case-sensitively:
+    ``put`` would never allow the PUT they send."""
+    items = [item for _, item in text_list(node, ctx, what)]
+    return tuple(_as_sent(method, item, ctx, what) for method, item in zip(_methods(node, ctx, what), items))
+
+
+def _as_sent(method: str, node: yaml.Node, ctx: Context, what: str) -> str:
+    sent = cors.normalize_method(method)
+    if sent != method:
+        ctx.warn(node, f"{what}: {method!r} becomes {sent!r}: browsers send the six standard methods in "
+                       "upper case, and compare allowed methods case-sensitively")
+    return sent
+
+
+def _max_age(node: yaml.Node, ctx: Context, what: str) -> int:
+    seconds = non_negative_int(node, ctx, what)
+    if seconds > MAX_PREFLIGHT_CACHE:
+        ctx.warn(node, f"{what}: {seconds:,} s is more than browsers keep a preflight: "
+                       f"Chromium {MAX_PREFLIGHT_CACHE:,} s, Firefox 86,400, WebKit 600")
+    return seconds
+
+
 # Filter codes whose answer may change once the response is in (~h, ~b and ~t look
 # at the request or the response).
 RESPONSE_FILTER_CODES = frozenset({"s", "q", "c", "e", "a", "h", "hs", "b", "bs", "t", "ts"})
@@ -114,11 +209,18 @@ RESPONSE_FILTER_CODES = frozenset({"s", "q", "c", "e", "a", "h", "hs", "b", "bs"
 
 def needs_response(expression: Any) -> bool:
     """Whether a compiled mitmproxy filter may decide differently once the response is in."""
+    return not RESPONSE_FILTER_CODES.isdisjoint(_filter_codes(expression))
+
+
+def _filter_codes(expression: Any) -> Iterator[str]:
+    """The codes (``c`` for ``~c``...) of a compiled filter's parts, through and/or/not."""
     if hasattr(expression, "lst"):  # and, or
-        return any(needs_response(part) for part in expression.lst)
-    if hasattr(expression, "itm"):  # not
-        return needs_response(expression.itm)
-    return getattr(expression, "code", None) in RESPONSE_FILTER_CODES
+        for part in expression.lst:
+            yield from _filter_codes(part)
+    elif hasattr(expression, "itm"):  # not
+        yield from _filter_codes(expression.itm)
+    elif getattr(expression, "code", None):
+        yield expression.code
 
 
 def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
@@ -126,9 +228,19 @@ def _filter(node: yaml.Node, ctx: Context, what: str) -> Any:
 
     expression = text(node, ctx, what)
     try:
-        return flowfilter.parse(expression)
-    except ValueError:
+        compiled = flowfilter.parse(expression)
+    except (ValueError, RecursionError):  # pyparsing recurses once per parenthesis
         raise ctx.error(node, f"{what}: invalid mitmproxy filter expression {expression!r}") from None
+    codes = set(_filter_codes(compiled))
+    if "bs" in codes:
+        raise ctx.error(
+            node, f"{what}: ~bs looks at the response body, which has not arrived when rules act (on the response "
+            "headers); match on the status (~c) or the headers (~hs) instead"
+        )
+    if "b" in codes:
+        ctx.warn(node, f"{what}: ~b sees only the request body: the response body has not arrived when rules act "
+                       "(on the response headers)")
+    return compiled
 
 
 def _keyword_or(keywords: tuple[str, ...], read_list: Reader) -> Reader:
@@ -149,7 +261,7 @@ def _expose(node: yaml.Node, ctx: Context, what: str) -> Any:
 
 
 def _origin_globs(node: yaml.Node, ctx: Context, what: str) -> re.Pattern[str]:
-    return _globs(ignore_case=True)(node, ctx, what).pattern
+    return _globs(True, _origin_glob)(node, ctx, what).pattern
 
 
 def _preflight_mode(node: yaml.Node, ctx: Context, what: str) -> str:
@@ -159,17 +271,42 @@ def _preflight_mode(node: yaml.Node, ctx: Context, what: str) -> str:
 def _strip(node: yaml.Node, ctx: Context, what: str) -> str | frozenset[str]:
     if isinstance(node, yaml.ScalarNode) and node.value.lower() == "all":
         return "all"
+    for name, item in text_list(node, ctx, what):
+        _refuse_wire_header(name, item, ctx, what)
     return frozenset(name.lower() for name in _header_names(node, ctx, what))
+
+
+# Headers that frame the message or belong to one connection: mitmproxy writes them
+# for the wire it sends on, and a rule changing them would corrupt that wire.
+_HOP_BY_HOP = "is hop-by-hop: it belongs to one connection, which mitmproxy manages"
+_WIRE_HEADERS = {
+    "content-length": "frames the body on the wire",
+    "transfer-encoding": "frames the body on the wire",
+    **dict.fromkeys(("connection", "keep-alive", "upgrade", "proxy-connection", "te", "trailer"), _HOP_BY_HOP),
+}
+
+
+def _refuse_wire_header(name: str, node: yaml.Node, ctx: Context, what: str) -> None:
+    reason = _WIRE_HEADERS.get(name.lower())
+    if name.startswith(":"):
+        reason = "is an HTTP/2 pseudo-header, which mitmproxy writes itself"
+    if reason is not None:
+        raise ctx.error(node, f"{what}: {name!r} {reason}; a rule may not set or strip it")
 
 
 def _set(node: yaml.Node, ctx: Context, what: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Header name -> value, or a list of values (one header line each)."""
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+    lines = 0
     for name, key_node, value_node in _any_keys(node, ctx, what):
+        _refuse_wire_header(name, key_node, ctx, what)
         if not cors.is_token(name):
             raise ctx.error(key_node, f"{what}: {name!r} is not a valid header name")
         if name.lower() in entries:
             raise ctx.error(key_node, f"{what}: header {name!r} appears twice (header names ignore case)")
+        lines += len(value_node.value) if isinstance(value_node, yaml.SequenceNode) else 1
+        if lines > MAX_SET_LINES:
+            raise ctx.error(value_node, f"{what} adds {lines:,} header lines; the limit is {MAX_SET_LINES:,}")
         entries[name.lower()] = (name, _header_values(value_node, ctx, f"{what}.{name}"))
     return tuple(entries.values())
 
@@ -255,13 +392,13 @@ _SCENARIO_OPTIONS: dict[str, Callable[[yaml.Node, Context, str, Scenario], Any]]
 
 
 MATCH_KEYS = (
-    Key("host", _globs(ignore_case=True), None, "any",
+    Key("host", _globs(True, _host_glob), None, "any",
         "Glob or list of globs for the request's host name (no port); case-insensitive."),
-    Key("path", _globs(ignore_case=False), None, "any",
+    Key("path", _globs(False, _path_glob), None, "any",
         "Glob or list of globs for the path without the query; `*` also crosses `/`."),
     Key("method", _upper_methods, None, "any",
         "Method or list of methods; for a preflight, the method it announces. Case-insensitive."),
-    Key("origin", _globs(ignore_case=True), None, "any, or none",
+    Key("origin", _globs(True, _origin_glob), None, "any, or none",
         "Glob or list of globs for the request's `Origin` header (`null` included); a request "
         "without Origin never matches it."),
     Key("preflight", boolean, None, "both",
@@ -269,7 +406,8 @@ MATCH_KEYS = (
         "`false`: only the rest."),
     Key("filter", _filter, None, "none",
         "Any mitmproxy filter expression, e.g. `~d example.com & !~u /health`, on the flow as it "
-        "is on the wire: a preflight is an `OPTIONS` (`method` sees what it announces)."),
+        "is on the wire: a preflight is an `OPTIONS` (`method` sees what it announces). Not `~bs`: "
+        "rules act on the response headers, before its body."),
 )
 
 ALLOW_KEYS = (
@@ -280,15 +418,16 @@ ALLOW_KEYS = (
         "Send `Access-Control-Allow-Credentials: true`. Every `*` is then spelled out (the "
         "origin, method, headers or header names), since browsers read it literally under "
         "credentials."),
-    Key("methods", _keyword_or(("reflect", "*"), _methods), "reflect", "`reflect`",
-        "`reflect` echoes the method a preflight asks for; `\"*\"`; or a list."),
+    Key("methods", _keyword_or(("reflect", "*"), _allowed_methods), "reflect", "`reflect`",
+        "`reflect` echoes the method a preflight asks for; `\"*\"`; or a list (`get`, `put` and the "
+        "other four standard methods are sent upper-cased, as browsers send them)."),
     Key("headers", _keyword_or(("reflect", "*"), _header_names), "reflect", "`reflect`",
         "`reflect` echoes the headers a preflight asks for (Authorization included); `\"*\"`; "
         "or a list."),
     Key("expose", _expose, None, "the response's own",
         "Response headers page scripts may read (`Access-Control-Expose-Headers`): `\"*\"` or "
         "a list, `[]` for none; by default every header of the response itself."),
-    Key("max_age", non_negative_int, None, "unset",
+    Key("max_age", _max_age, None, "unset",
         "Seconds a browser may cache the preflight (`Access-Control-Max-Age`); unset, Chromium "
         "caches 5 s."),
     Key("private_network", boolean, False, "`false`",
@@ -307,20 +446,37 @@ RULE_KEYS = (
     Key("allow", _section(ALLOW_KEYS, "allow"), None, "—",
         "Bypass: the response gets exactly the CORS headers that make the browser accept it."),
     Key("strip", _strip, None, "—",
-        "`all` (every `Access-Control-*` response header) or a list of header names to remove."),
+        "`all` (every `Access-Control-*` response header) or a list of header names to remove; "
+        "not those framing the body or hop-by-hop (`Content-Length`, `Transfer-Encoding`, "
+        "`Connection`, ...)."),
     Key("set", _set, None, "—",
         "Header name to a value, or to a list of values (one header line each); applied after "
-        "`strip`, replacing that header."),
+        "`strip`, replacing that header. The headers `strip` may not touch are refused."),
     Key("break", _break, None, "—",
         "Reproduce a named CORS failure: a scenario name, or `{scenario: NAME, option: value}` "
         "(see the scenarios)."),
 )
 
 
+LIMITS = (
+    ("bytes in one file", MAX_FILE_BYTES),
+    ("rules in one file", MAX_RULES),
+    ("values in one file, aliases expanded", MAX_NODES),
+    ("aliases in one file", MAX_ALIASES),
+    ("characters in one value", MAX_SCALAR),
+    ("items in one list", MAX_LIST_ITEMS),
+    ("header lines one `set` adds", MAX_SET_LINES),
+)
+
+
 def reference_tables() -> str:
     """The README's rule reference, made from the schema so the two cannot drift apart."""
     sections = (("A rule", RULE_KEYS), ("`match`", MATCH_KEYS), ("`allow`", ALLOW_KEYS))
-    return "\n\n".join(_table(title, keys) for title, keys in sections) + "\n"
+    tables = [_table(title, keys) for title, keys in sections]
+    limits = [f"| {what} | {limit:,} |" for what, limit in LIMITS]
+    tables.append("\n".join(["Limits (a file beyond them is refused, with the line where it goes over):", "",
+                              "| what | at most |", "|---|---|", *limits]))
+    return "\n\n".join(tables) + "\n"
 
 
 def _table(title: str, keys: tuple[Key, ...]) -> str:

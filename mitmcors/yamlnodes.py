@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import yaml
 
@@ -18,6 +19,13 @@ _TAG = "tag:yaml.org,2002:"
 # libyaml's parser is several times faster, which matters for files of thousands of rules.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
+
+# What one file may hold: 10 KB of aliases could otherwise expand to gigabytes.
+MAX_NODES = 1_000_000  # values, aliases expanded
+MAX_ALIASES = 10_000
+MAX_SCALAR = 8_192  # characters in one value
+MAX_LIST_ITEMS = 100
+MAX_INT = 2**31 - 1  # the largest number a value may give (max_age, a status)
 
 
 class RuleError(ValueError):
@@ -33,18 +41,30 @@ class RuleError(ValueError):
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         rule = "" if self.rule is None else f" rule {self.rule!r}:"
-        return f"{where}:{rule} {self.message}"
+        return _one_line(f"{where}:{rule} {self.message}")
+
+
+def _one_line(text: str) -> str:
+    """Text on one line, safe for a terminal: what is not printable is shown as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class Context:
-    """Where we are in a file, so that errors can say it."""
+    """Where we are in a file, so that errors and warnings can say it."""
 
     def __init__(self, file: str, rule: str | None = None):
         self.file = file
         self.rule = rule
+        self.warnings: list[str] = []
 
     def error(self, node: yaml.Node | None, message: str) -> RuleError:
         return RuleError(message, self.file, line_of(node) if node else None, self.rule)
+
+    def warn(self, node: yaml.Node, message: str) -> None:
+        """Note a value that loads but is likely not what was meant, in the error's form."""
+        self.warnings.append(str(self.error(node, message)))
 
 
 def line_of(node: yaml.Node) -> int:
@@ -52,16 +72,157 @@ def line_of(node: yaml.Node) -> int:
 
 
 def compose(text: str, file: str) -> yaml.Node | None:
-    """The file's single document as a node tree (None when the file is empty)."""
+    """The file's single document as a node tree (None when the file is empty).
+
+    Its events are read first, so that a file beyond the limits is refused before
+    anything is built; a fault is told with the rule it is in, when that is known.
+    """
+    reading = _Reading(file)
     try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            reading.read(event)
         return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        problem = ", ".join(part for part in (e.context, e.problem) if part)
-        raise RuleError(f"not valid YAML: {problem}", file, line) from None
+        raise reading.error(e.problem_mark or e.context_mark, f"not valid YAML: {_problem(e, text)}") from None
+    except yaml.reader.ReaderError as e:
+        # Its position counts characters or bytes, by parser; the first such character is the one.
+        character = chr(e.character) if isinstance(e.character, int) else e.character
+        line = text.count("\n", 0, max(text.find(character), 0)) + 1
+        raise RuleError(f"not valid YAML: the character {character!r} is not allowed in YAML", file, line) from None
     except yaml.YAMLError as e:
         raise RuleError(f"not valid YAML: {e}", file) from None
+
+
+_INDENTATION = re.compile(r"[ \t]*")
+_WORD = re.compile(r"[^\s,\[\]{}]+")
+
+
+def _problem(e: yaml.MarkedYAMLError, text: str) -> str:
+    """What YAML found wrong, with the fix for the mistakes it words obscurely."""
+    mark = e.problem_mark or e.context_mark
+    if mark is not None and "\t" in _INDENTATION.match(text, text.rfind("\n", 0, mark.index) + 1).group():
+        return "a tab in the indentation; indent with spaces, not tabs"
+    if e.context in ("while scanning an alias", "while scanning an anchor") and e.context_mark is not None:
+        word = _WORD.match(text, e.context_mark.index).group()
+        return f'an unquoted {word[0]} starts an {e.context.rpartition(" ")[2]}; quote it: "{word}"'
+    return ", ".join(part for part in (e.context, e.problem) if part)
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as it was written: ``!!python/name:os.system`` rather than its long form."""
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+
+
+@dataclass
+class _Open:
+    """A mapping or list being read: what it is, and where its count started."""
+
+    anchor: str | None
+    before: int  # values counted before it
+    mapping: bool
+    role: str | None  # "rules" (the list of rules), "rule" (one of them), or None
+    items: int = 0  # keys and values read so far
+    key: str | None = None  # the last key read, in a mapping
+
+
+class _Reading:
+    """Counts a file's values as its events come, aliases expanded, and knows the rule
+    being read, so that a fault can name it."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.values = 0
+        self.aliases = 0
+        self.sizes: dict[str, int] = {}  # anchor -> values it stands for, once read
+        self.open: list[_Open] = []
+        self.rules = 0
+        self.rule: str | None = None
+
+    def read(self, event: yaml.Event) -> None:
+        if getattr(event, "tag", None) is not None:
+            raise self.error(event.start_mark, f"the tag {_shown_tag(event.tag)!r} is not supported: remove it")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            self._begin(event)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self._end()
+        elif isinstance(event, yaml.ScalarEvent):
+            self._scalar(event)
+        elif isinstance(event, yaml.AliasEvent):
+            self._alias(event)
+
+    def error(self, mark: yaml.Mark | None, message: str) -> RuleError:
+        return RuleError(message, self.file, mark.line + 1 if mark else None, self.rule)
+
+    def _begin(self, event: yaml.CollectionStartEvent) -> None:
+        role = self._role()
+        self._count(event, 1)
+        mapping = isinstance(event, yaml.MappingStartEvent)
+        if role is None and not mapping and self._key_of_top() == "rules":
+            role = "rules"
+        self.open.append(_Open(event.anchor, self.values - 1, mapping, role))
+
+    def _end(self) -> None:
+        done = self.open.pop()
+        if done.anchor is not None:
+            self.sizes[done.anchor] = self.values - done.before
+        self._next_item(done.role)
+
+    def _scalar(self, event: yaml.ScalarEvent) -> None:
+        role = self._role()
+        if len(event.value) > MAX_SCALAR:
+            raise self.error(event.start_mark, f"a value of {len(event.value):,} characters; the limit is {MAX_SCALAR:,}")
+        self._count(event, 1)
+        if event.anchor is not None:
+            self.sizes[event.anchor] = 1
+        parent = self.open[-1] if self.open else None
+        if parent is not None and parent.mapping:
+            if parent.items % 2 == 0:
+                parent.key = event.value
+            elif parent.role == "rule" and parent.key == "name":
+                self.rule = event.value
+        self._next_item(role)
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        role = self._role()
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise self.error(event.start_mark, f"more than {MAX_ALIASES:,} aliases, the limit")
+        alias = f"*{event.anchor}"
+        if any(collection.anchor == event.anchor for collection in self.open):
+            raise self.error(event.start_mark, f"the alias {alias} is inside the value it names, so it never ends")
+        if event.anchor not in self.sizes:
+            raise self.error(
+                event.start_mark, f'not valid YAML: {alias} is an alias that is not defined; to mean the text, quote it: "{alias}"'
+            )
+        self._count(event, self.sizes[event.anchor])
+        self._next_item(role)
+
+    def _count(self, event: yaml.Event, values: int) -> None:
+        self.values += values
+        if self.values > MAX_NODES:
+            raise self.error(event.start_mark, f"more than {MAX_NODES:,} values once aliases are expanded, the limit")
+
+    def _role(self) -> str | None:
+        """The role of the node starting now; a new item of the rules list starts a rule."""
+        parent = self.open[-1] if self.open else None
+        if parent is None or parent.role != "rules":
+            return None
+        self.rules += 1
+        self.rule = f"#{self.rules}"
+        return "rule"
+
+    def _key_of_top(self) -> str | None:
+        """The key whose value starts now, when in the file's top mapping."""
+        if len(self.open) == 1 and self.open[0].mapping and self.open[0].items % 2 == 1:
+            return self.open[0].key
+        return None
+
+    def _next_item(self, role: str | None) -> None:
+        """A node was read whole: count it as an item of its parent; a rule is over."""
+        if self.open:
+            self.open[-1].items += 1
+        if role == "rule":
+            self.rule = None
 
 
 def describe(node: yaml.Node) -> str:
@@ -75,6 +236,8 @@ def describe(node: yaml.Node) -> str:
         return "nothing"
     if kind == "str":
         return f"the text {node.value!r}"
+    if kind in ("int", "float") and len(node.value) > 20:
+        return f"a number of {len(node.value):,} digits"
     return f"{node.value}"
 
 
@@ -117,7 +280,7 @@ def mapping_items(
 def text(node: yaml.Node, ctx: Context, what: str) -> str:
     """A non-empty string scalar (quoted or plain, but not a number or boolean)."""
     if not (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "str"):
-        raise ctx.error(node, f"{what} must be text, got {describe(node)}")
+        raise ctx.error(node, f"{what} must be text, got {describe(node)}{_quote_null(node)}")
     if not node.value:
         raise ctx.error(node, f"{what} must not be empty")
     return node.value
@@ -126,8 +289,15 @@ def text(node: yaml.Node, ctx: Context, what: str) -> str:
 def scalar_text(node: yaml.Node, ctx: Context, what: str) -> str:
     """Any scalar as written (``600`` and ``"600"`` alike): for header values."""
     if not isinstance(node, yaml.ScalarNode) or is_null(node):
-        raise ctx.error(node, f"{what} must be a single value, got {describe(node)}")
+        raise ctx.error(node, f"{what} must be a single value, got {describe(node)}{_quote_null(node)}")
     return node.value
+
+
+def _quote_null(node: yaml.Node) -> str:
+    """The fix when a plain ``null`` or ``~`` meant the text: YAML reads it as nothing."""
+    if is_null(node) and node.value:
+        return f'; to mean the text {node.value}, quote it: "{node.value}"'
+    return ""
 
 
 def boolean(node: yaml.Node, ctx: Context, what: str) -> bool:
@@ -139,9 +309,15 @@ def boolean(node: yaml.Node, ctx: Context, what: str) -> bool:
 
 
 def non_negative_int(node: yaml.Node, ctx: Context, what: str) -> int:
-    if isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "int":
-        if _DECIMAL.fullmatch(node.value) and int(node.value) >= 0:
-            return int(node.value)
+    """A whole number that any HTTP parser can read; its size is checked before Python
+    converts it, which it refuses to do past 4,300 digits."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "int" and _DECIMAL.fullmatch(node.value):
+        digits = node.value.lstrip("+-").lstrip("0") or "0"
+        negative = node.value.startswith("-") and digits != "0"
+        if not negative:
+            if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+                raise ctx.error(node, f"{what} must be at most {MAX_INT:,}, got {describe(node)}")
+            return int(digits)
     raise ctx.error(node, f"{what} must be a whole number of 0 or more, got {describe(node)}")
 
 
@@ -150,6 +326,8 @@ def text_list(node: yaml.Node, ctx: Context, what: str) -> list[tuple[str, yaml.
     if isinstance(node, yaml.SequenceNode):
         if not node.value:
             raise ctx.error(node, f"{what} must not be an empty list")
+        if len(node.value) > MAX_LIST_ITEMS:
+            raise ctx.error(node, f"{what} has {len(node.value):,} items; the limit is {MAX_LIST_ITEMS:,}")
         return [(text(item, ctx, what), item) for item in node.value]
     return [(text(node, ctx, what), node)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -122,6 +123,9 @@ def test_every_example_rule_file_loads_in_mitmdump():
         ("rules:\n  - name: api\n    allow: {max_age: -5}\n",
          "rules.yaml:3: rule 'api': allow.max_age must be a whole number of 0 or more, got -5"),
         ("rules: [\n", "rules.yaml:2: not valid YAML: while parsing a flow node, " + UNCLOSED_FLOW),
+        ("rules:\n  - name: api\n    allow: {max_age: " + "9" * 5000 + "}\n",
+         "rules.yaml:3: rule 'api': allow.max_age must be at most 2,147,483,647, got a number of 5,000 digits"),
+        ("rules:\n  - name: !evil \"a\\nb\\e[31m\"\n    allow: {}\n", "rules.yaml:2: rule '#1': the tag '!evil' is not supported: remove it"),
     ],
 )
 def test_a_bad_file_stops_mitmdump_with_one_clean_line(write_rules, text, line):
@@ -137,6 +141,15 @@ def test_a_missing_file_stops_mitmdump(tmp_path):
     returncode, output = run_mitmdump_expecting_failure([tmp_path / "nope.yaml"])
     assert returncode == 1
     assert f"{tmp_path / 'nope.yaml'}: file not found" in output and "Traceback" not in output
+
+
+def test_a_fifo_stops_mitmdump_instead_of_hanging_it(tmp_path):
+    fifo = tmp_path / "rules.fifo"
+    os.mkfifo(fifo)
+    returncode, output = run_mitmdump_expecting_failure([fifo])
+    assert returncode == 1
+    assert f"{fifo}: cannot read the file: it is a FIFO (named pipe), not a regular file" in output
+    assert "Traceback" not in output
 
 
 def wait_until(condition, timeout: float = 5.0) -> None:

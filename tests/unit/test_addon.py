@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -227,6 +228,25 @@ def test_a_bad_file_at_startup_logs_one_error_and_loads_nothing(rules_file, capl
     assert len(addon.rules) == 0
 
 
+def test_a_warning_at_load_is_logged_once_with_the_prefix(rules_file, caplog):
+    addon = CorsRules()
+    path = rules_file("rules:\n  - name: a\n    match: {origin: 'localhost:*'}\n    allow: {}\n")
+    with caplog.at_level(logging.INFO), taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules=[path])
+        tctx.master.addons.invoke_addon_sync(addon, hooks.ConfigureHook({"cors_rules"}))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"cors: {path}:3: rule 'a': match.origin has no scheme, so it matches no Origin a browser sends; did you mean 'http://localhost:*'?"]
+    assert len(addon.rules) == 1
+
+
+def test_an_empty_file_name_is_refused_by_name(caplog):
+    addon = CorsRules()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules=[""])
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["cors_rules: empty file name; give the path of a YAML rule file"]
+
+
 def run_while_running(addon: CorsRules, body) -> None:
     """Run ``body(tctx)`` after the running hook, as at run time in mitmproxy.
 
@@ -270,6 +290,21 @@ def test_a_bad_set_at_run_time_is_refused_and_keeps_the_rules(rules_file):
     run_while_running(addon, body)
 
 
+def test_a_number_python_cannot_convert_is_refused_at_run_time_like_any_error(rules_file):
+    addon = CorsRules()
+    good = rules_file(BYPASS, "good.yaml")
+    huge = rules_file("rules:\n  - name: a\n    allow: {max_age: " + "9" * 5000 + "}\n", "huge.yaml")
+
+    async def body(tctx):
+        tctx.configure(addon, cors_rules=[good])
+        with pytest.raises(exceptions.OptionsError, match=r"huge\.yaml:3: rule 'a': allow\.max_age must be at most 2,147,483,647"):
+            tctx.configure(addon, cors_rules=[huge])
+        assert tctx.options.cors_rules == [good]
+        assert [rule.name for rule in addon.rules.rules] == ["bypass"]
+
+    run_while_running(addon, body)
+
+
 def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_rules(rules_file, caplog):
     addon = CorsRules()
     path = rules_file(BYPASS)
@@ -285,6 +320,24 @@ def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_rules(rules_
     with caplog.at_level(logging.INFO):
         run_while_running(addon, body)
     assert f"{path}:2: rule 'broken': the rule has no action; give one of: allow, strip/set, break; keeping the 2 rules from {path} (2) active" in caplog.text
+
+
+def test_a_file_replaced_by_a_fifo_keeps_the_last_good_rules_and_reloading_goes_on(rules_file, caplog):
+    addon = CorsRules()
+    path = rules_file(BYPASS)
+
+    async def body(tctx):
+        tctx.configure(addon, cors_rules=[path])
+        Path(path).unlink()
+        os.mkfifo(path)
+        await wait_for(lambda: "FIFO" in caplog.text)
+        Path(path).unlink()
+        Path(path).write_text("rules:\n  - name: after the fifo\n    allow: {}\n")
+        await wait_for(lambda: [rule.name for rule in addon.rules.rules] == ["after the fifo"])
+
+    with caplog.at_level(logging.INFO):
+        run_while_running(addon, body)
+    assert f"{path}: cannot read the file: it is a FIFO (named pipe), not a regular file; keeping the 1 rule from {path} (1) active" in caplog.text
 
 
 def test_the_reload_command_reloads_now_and_keeps_the_last_good_rules(rules_file, caplog):

@@ -127,6 +127,14 @@ def test_private_network_is_granted_only_when_asked_and_allowed(asks, policy_say
 
 
 @pytest.mark.parametrize(
+    "written, sent",
+    [("put", "PUT"), ("Get", "GET"), ("delete", "DELETE"), ("options", "OPTIONS"), ("patch", "patch"), ("PATCH", "PATCH")],
+)
+def test_a_method_is_sent_as_fetch_normalizes_it(written, sent):
+    assert cors.normalize_method(written) == sent
+
+
+@pytest.mark.parametrize(
     "origin, allowed",
     [("http://localhost:3000", True), ("http://LOCALHOST:8080", True), ("http://localhost", False), ("https://evil.test", False)],
 )
