@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 
 from mitmproxy import command, ctx, http
+from mitmproxy.net.http import status_codes
 
 from mitmcors import cors
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
@@ -25,10 +26,8 @@ logger = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification stamps
 
-# flow.metadata keys: that the proxy answered a preflight itself; the status a
-# response must get once its body is in.
+# flow.metadata key: the proxy answered a preflight itself.
 ANSWERED = "cors_answered"
-NEW_STATUS = "cors_new_status"
 
 Stamps = tuple[tuple[int, int, int] | None, ...]
 Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
@@ -152,7 +151,7 @@ class CorsRules:
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Rewrite the backend's response headers by the first matching rule."""
+        """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
             return
         target = _target(flow)
@@ -166,12 +165,10 @@ class CorsRules:
         if not changes and outcome.status is None:
             return
         what = outcome.what
-        if outcome.status is not None:
-            what += f" ({response.status_code} -> {outcome.status})"
-            response.stream = False  # the status is set once the body is in, before sending
         response.headers = http.Headers(byte_fields(outcome.fields))
         if outcome.status is not None:
-            flow.metadata[NEW_STATUS] = outcome.status
+            what += f" ({response.status_code} -> {outcome.status})"
+            _give_status(response, outcome.status)
         self._changed(flow, rule)
         _log_change(rule, flow, outcome, what, changes)
 
@@ -179,23 +176,27 @@ class CorsRules:
         flow.metadata[CHANGED_BY] = rule.name
         self._fired[rule.name] += 1
 
-    @flow_hook
-    def response(self, flow: http.HTTPFlow) -> None:
-        """Give a response the status announced when its headers were rewritten.
 
-        Done once the body is in: the new status (204, a redirect, an error) comes
-        with an empty body, and changing it earlier would confuse the body's framing.
-        """
-        status = flow.metadata.get(NEW_STATUS)
-        if status is None or not flow.response:
-            return
-        response = flow.response
-        for framing in ("transfer-encoding", "content-encoding", "content-length"):
-            response.headers.pop(framing, None)
-        if status != 204:
-            response.headers["content-length"] = "0"
-        response.status_code = status
-        response.raw_content = b""
+def _give_status(response: http.Response, status: int) -> None:
+    """Give a response a new status (204, a redirect, an error) with an empty body.
+
+    Done before its headers are sent, since the status line leaves with them: mitmproxy
+    streams a body larger than ``stream_large_bodies``, even one it was told to buffer.
+    So the response is streamed on purpose, and the backend's body dropped as it comes.
+    """
+    for framing in ("transfer-encoding", "content-encoding", "content-length"):
+        response.headers.pop(framing, None)
+    if status != 204:
+        response.headers["content-length"] = "0"
+    response.status_code = status
+    response.reason = status_codes.RESPONSES.get(status, "")
+    response.raw_content = b""
+    response.stream = _drop
+
+
+def _drop(chunk: bytes) -> list[bytes]:
+    """A ``stream`` that sends nothing on (an empty list: an empty chunk would end a chunked body)."""
+    return []
 
 
 def _source(paths: Sequence[str]) -> Source:

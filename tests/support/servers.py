@@ -38,6 +38,12 @@ PLAIN = "/plain/"
 """Every method but OPTIONS answers 200 JSON; OPTIONS gets 501 (no handler)."""
 OPTIONS_405 = "/options405/"
 """Like PLAIN, but OPTIONS answers 405 Method Not Allowed."""
+OPTIONS_405_LARGE = "/options405large/"
+"""Like OPTIONS_405, but with a 10 KB body (Content-Length), larger than a small
+``stream_large_bodies``."""
+OPTIONS_405_CHUNKED = "/options405chunked/"
+"""Like OPTIONS_405_LARGE, but the body comes chunked, so its size is unknown at first."""
+LARGE_BODY = b"<p>method not allowed</p>" * 410
 WRONG_CORS = "/wrongcors/"
 """Every method, OPTIONS included, answers 200 with wrong CORS headers of its own."""
 GOOD_CORS = "/goodcors/"
@@ -134,6 +140,17 @@ class _BaseHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _reply_chunked(self, status: int, body: bytes, content_type: str, chunk_size: int = 1024) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(body), chunk_size):
+            chunk = body[start:start + chunk_size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
 
 class _ApiHandler(_BaseHandler):
     """API backend whose behaviour is chosen by the path prefix."""
@@ -146,7 +163,7 @@ class _ApiHandler(_BaseHandler):
         elif path.startswith(GOOD_CORS):
             self._reply_json(request, [("X-Total", "42"), *_good_cors_headers(request), (
                 "Access-Control-Expose-Headers", "X-Total")])
-        elif path.startswith((PLAIN, OPTIONS_405)):
+        elif path.startswith((PLAIN, OPTIONS_405, OPTIONS_405_LARGE, OPTIONS_405_CHUNKED)):
             self._reply_json(request, [("X-Total", "42")])
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
@@ -165,6 +182,10 @@ class _ApiHandler(_BaseHandler):
                 ("Access-Control-Allow-Headers", request.header("Access-Control-Request-Headers") or ""),
             ]
             self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain", [*_good_cors_headers(request), *granted])
+        elif path.startswith(OPTIONS_405_LARGE):
+            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
+        elif path.startswith(OPTIONS_405_CHUNKED):
+            self._reply_chunked(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
         elif path.startswith(OPTIONS_405):
             self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
         else:
