@@ -9,9 +9,8 @@ shutdown. Works on saved captures too (``mitmdump -nr capture.flows``).
 from __future__ import annotations
 
 import collections
-import json
 import logging
-from typing import IO, Any
+from typing import Any
 
 from mitmproxy import ctx, flow as mitmflow, http
 
@@ -19,6 +18,7 @@ from mitmcors import cors, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, readable, refuse, text_fields, url_origin
+from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class CorsVerdicts:
     """Judges every cross-origin response as a browser will, and reports it."""
 
     def __init__(self) -> None:
-        self._report: IO[str] | None = None
+        self._report: ReportFile | None = None
         self._running = False
         self._seen = 0
         self._warned = 0
@@ -41,10 +41,10 @@ class CorsVerdicts:
     def load(self, loader) -> None:
         loader.add_option(
             "cors_report", str, "",
-            "Write one JSON object per cross-origin flow to this file (JSON Lines; the file "
-            "is truncated first): url, method, origin, preflight, verdict, reason, message, "
-            "fix, rule, warnings, and with_credentials where the unknown credentials mode "
-            "decides the verdict.",
+            "Write one JSON object per cross-origin flow to this file (JSON Lines; an older "
+            "report there is truncated first, any other existing file is refused): url, "
+            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, and "
+            "with_credentials where the unknown credentials mode decides the verdict.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -52,7 +52,10 @@ class CorsVerdicts:
             return
         path = ctx.options.cors_report
         try:
-            report = open(path, "w", encoding="utf-8") if path else None
+            report = ReportFile.open(path) if path else None
+        except ValueError as e:
+            refuse(self._running, str(e))
+            return
         except OSError as e:
             refuse(self._running, f"cors_report: cannot write {path}: {e.strerror}")
             return
@@ -108,9 +111,8 @@ class CorsVerdicts:
             return  # nothing to show or write: spare the proxy the report line
         entry = report_entry(flow, exchange, verdict, connection_error, chain)
         _show(flow, entry)
-        if self._report is not None:
-            self._report.write(json.dumps(entry) + "\n")
-            self._report.flush()  # a long run that is killed loses nothing
+        if self._report is not None and not self._report.write(entry):
+            self._report = None  # it said why: no more report lines, the proxying goes on
 
     def _remember_redirect(
         self, request: http.Request, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
