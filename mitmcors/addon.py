@@ -19,7 +19,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import cors
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
-from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, readable, refuse, text_fields
+from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, printable, refuse, text_fields
 from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
 
 logger = logging.getLogger(__name__)
@@ -232,11 +232,11 @@ def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, ch
     why the flow may not show what the rule intends."""
     request = flow.request
     origin = request.headers.get("origin", "no origin")
-    caveat = f" [may not show: {outcome.caveat}]" if outcome.caveat else ""
+    caveat = f" [may not show: {printable(outcome.caveat)}]" if outcome.caveat else ""
     logger.info(
         "cors: rule %r %s for %s %s (origin %s): %s%s",
-        rule.name, what, request.method, readable(request.pretty_url), readable(origin),
-        readable("; ".join(changes) or "headers unchanged"), caveat,
+        rule.name, what, printable(request.method), printable(request.pretty_url), printable(origin),
+        printable("; ".join(changes) or "headers unchanged"), caveat,
     )
 
 

@@ -48,7 +48,7 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
         except Exception:
             logger.error(
                 "cors: internal error in %s for %s %s; the flow is left as it came",
-                hook.__name__, flow.request.method, readable(flow.request.pretty_url), exc_info=True,
+                hook.__name__, printable(flow.request.method), printable(flow.request.pretty_url), exc_info=True,
             )
 
     return guarded
@@ -107,3 +107,17 @@ def readable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: readable(item) for key, item in value.items()}
     return value
+
+
+def printable(text: str) -> str:
+    """Text from the network made safe for one log line or a flow's comment.
+
+    On top of ``readable``, every character that is not printable (controls such as CR,
+    ESC and NEL, bidi controls, line separators) becomes its escape (``\\r``, ``\\x1b``,
+    ``\\u202e``), so no Origin or header can end the line and forge the next, colour the
+    terminal, or turn the text around.
+    """
+    text = readable(text)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

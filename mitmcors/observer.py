@@ -17,7 +17,7 @@ from mitmproxy import ctx, flow as mitmflow, http
 from mitmcors import cors, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
-from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, readable, refuse, text_fields, url_origin
+from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, printable, readable, refuse, text_fields, url_origin
 from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
@@ -252,17 +252,19 @@ def _credentials_warning(verdict: Verdict) -> list[str]:
 
 
 def _show(flow: http.HTTPFlow, entry: dict[str, Any]) -> None:
-    """The log line, and in mitmweb/console the flow's marker and comment."""
+    """The log line, and in mitmweb/console the flow's marker and comment, with what came
+    from the network (URL, origin, header values in the message, errors) made printable."""
     shaped = f" (shaped by rule {entry['rule']!r})" if entry["rule"] else ""
     where = f"{entry['method']} {entry['url']} (origin {entry['origin']}){shaped}"
     if entry["verdict"] == "blocked":
         text = f"blocked {where}: {entry['reason']}: {entry['message']} Fix: {entry['fix']}."
         if entry["warnings"]:
             text += f" Note: {'; '.join(entry['warnings'])}."
+        text = printable(text)
         logger.warning("cors: %s", text)
         _annotate(flow, BLOCKED_MARKER, text)
     elif entry["warnings"]:
-        text = f"allowed with warnings {where}: {'; '.join(entry['warnings'])}"
+        text = printable(f"allowed with warnings {where}: {'; '.join(entry['warnings'])}")
         logger.info("cors: %s", text)
         _annotate(flow, WARNED_MARKER, text)
 
