@@ -165,7 +165,7 @@ class CorsRules:
         if not changes and outcome.status is None:
             return
         what = outcome.what
-        response.headers = http.Headers(byte_fields(outcome.fields))
+        response.headers = http.Headers(_as_sent(response, outcome.fields))
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)
@@ -192,6 +192,14 @@ def _give_status(response: http.Response, status: int) -> None:
     response.reason = status_codes.RESPONSES.get(status, "")
     response.raw_content = b""
     response.stream = _drop
+
+
+def _as_sent(response: http.Response, fields: cors.Fields) -> list[tuple[bytes, bytes]]:
+    """Header lines as the response's connection expects them: HTTP/2 and HTTP/3 allow
+    only lowercase names (mitmproxy would otherwise lowercase each, logging a line each)."""
+    if response.is_http2 or response.is_http3:
+        fields = [(name.lower(), value) for name, value in fields]
+    return byte_fields(fields)
 
 
 def _drop(chunk: bytes) -> list[bytes]:

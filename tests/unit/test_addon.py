@@ -424,3 +424,17 @@ def test_the_change_log_sees_removed_duplicates_and_ignores_name_case(configured
     with caplog.at_level(logging.INFO):
         respond(addon, f, backend(200, (("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Origin", ORIGIN))))
     assert f"-Access-Control-Allow-Origin: {ORIGIN}; +Access-Control-Allow-Credentials: true" in caplog.text
+
+
+@pytest.mark.parametrize("version, names", [
+    ("HTTP/1.1", ["X-Total", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers", "Vary"]),
+    ("HTTP/2.0", ["x-total", "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers", "vary"]),
+    ("HTTP/3", ["x-total", "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers", "vary"]),
+])
+def test_header_names_are_written_as_the_connection_expects(configured, version, names):
+    addon = configured(BYPASS)
+    f = flow("GET", {"Origin": ORIGIN})
+    response = backend(200, (("X-Total", "1"),))
+    response.http_version = version
+    respond(addon, f, response)
+    assert [name.decode() for name, _ in f.response.headers.fields] == names
