@@ -138,7 +138,7 @@ class CorsRules:
             return
         rule = self.rules.first_match(target, response_known=False)
         outcome = rule and preflight_answer(rule.action, target.cors, flow.request.pretty_url)
-        if not outcome:
+        if not outcome or _would_write_unsafe(rule, flow, [], outcome.fields):
             return
         status = outcome.status or 204
         response = http.Response.make(status, b"", byte_fields(outcome.fields))
@@ -162,7 +162,7 @@ class CorsRules:
         before = text_fields(response.headers)
         outcome = response_rewrite(rule.action, target.cors, flow.request.pretty_url, before, response.status_code)
         changes = _changes(before, outcome.fields)
-        if not changes and outcome.status is None:
+        if not changes and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
             return
         what = outcome.what
         response.headers = http.Headers(_as_sent(response, outcome.fields))
@@ -233,6 +233,23 @@ def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
     new = collections.Counter((name.lower(), value) for name, value in after)
     removed = [f"-{_shown(name)}: {value}" for name, value in (old - new).elements()]
     return removed + [f"+{_shown(name)}: {value}" for name, value in (new - old).elements()]
+
+
+def _would_write_unsafe(rule: Rule, flow: http.HTTPFlow, before: cors.Fields, after: cors.Fields) -> bool:
+    """Whether the rule would write a header line with a control character (CR, LF, NUL, ...),
+    as when it echoes a hostile Origin or preflight header: then the flow is left as it came."""
+    old = collections.Counter(before)
+    for name, value in after:
+        bad = cors.unsafe_value_character(value)
+        if bad and not old[(name, value)]:
+            request = flow.request
+            logger.warning(
+                "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
+                rule.name, printable(request.method), printable(request.pretty_url),
+                printable(request.headers.get("origin", "no origin")), printable(bad), _shown(name),
+            )
+            return True
+    return False
 
 
 def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, changes: list[str]) -> None:

@@ -36,3 +36,15 @@ def test_an_origin_with_escape_sequences_cannot_forge_log_lines(backend, write_r
     for line in lines:
         assert not CONTROL.search(line), repr(line)
         assert "(origin http://evil.test\\x1b[2K\\r[00:00:00.000] cors: all fine\\u2028\\u202e)" in line
+
+
+def test_a_hostile_origin_is_never_echoed_into_a_response_header(backend, write_rules):
+    url = backend.url(PLAIN + "echo").encode()
+    rules = write_rules("rules:\n  - name: bypass\n    allow: {}\n")
+    with running_mitmdump([rules]) as proxy:
+        answer = raw_request(proxy.port, b"OPTIONS " + url + b" HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\x1b[2J\r\n"
+                                         b"Access-Control-Request-Method: PUT\r\nConnection: close\r\n\r\n")
+    head = answer.split(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 501"), "the backend got the preflight, unanswered"
+    assert b"access-control-allow-origin" not in head.lower()
+    assert "cors: rule 'bypass' left OPTIONS" in proxy.output() and "it would write \\r into Access-Control-Allow-Origin" in proxy.output()

@@ -438,3 +438,23 @@ def test_header_names_are_written_as_the_connection_expects(configured, version,
     response.http_version = version
     respond(addon, f, response)
     assert [name.decode() for name, _ in f.response.headers.fields] == names
+
+
+@pytest.mark.parametrize("method, headers, written", [
+    ("OPTIONS", {**PREFLIGHT, "Origin": "http://a.test\r\nSet-Cookie: x=1"}, "\\r into Access-Control-Allow-Origin"),
+    ("OPTIONS", {**PREFLIGHT, "Access-Control-Request-Method": "PUT\x00"}, "\\x00 into Access-Control-Allow-Methods"),
+    ("OPTIONS", {**PREFLIGHT, "Access-Control-Request-Headers": "x-test\x1b[2J"}, "\\x1b into Access-Control-Allow-Headers"),
+    ("GET", {"Origin": "http://a.test\x00"}, "\\x00 into Access-Control-Allow-Origin"),
+])
+def test_a_rule_never_echoes_a_control_character_into_a_header(configured, caplog, method, headers, written):
+    addon = configured(BYPASS)
+    f = flow(method, headers)
+    addon.request(f)
+    if method == "GET":
+        respond(addon, f, backend(200, (("X-Total", "1"),)))
+        assert list(f.response.headers.items()) == [("X-Total", "1")]
+    else:
+        assert f.response is None, "the preflight goes to the backend untouched"
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "mitmcors.addon"]
+    assert line.startswith(f"cors: rule 'bypass' left {method} http://api.test/v1/items (origin ")
+    assert line.endswith(f" as it came: it would write {written}")
