@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from mitmproxy import command, ctx, http
 from mitmproxy.net.http import status_codes
 
-from mitmcors import cors
+from mitmcors import cors, exposure
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
 from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, printable, refuse, text_fields
 from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
@@ -43,6 +43,7 @@ class CorsRules:
         self._running = False
         self._watcher: asyncio.Task[None] | None = None
         self._fired: collections.Counter[str] = collections.Counter()  # bounded by the rules
+        self._exposure_warned = False
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -71,6 +72,7 @@ class CorsRules:
     def running(self) -> None:
         self._running = True
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        self._warn_if_exposed()
 
     def done(self) -> None:
         if self._watcher is not None:
@@ -95,6 +97,15 @@ class CorsRules:
             logger.warning("cors: %s", warning)
         if source[0]:
             logger.info("cors: %s active", rules.summary())
+        if self._running:
+            self._warn_if_exposed()
+
+    def _warn_if_exposed(self) -> None:
+        """Once per run, as soon as a rule echoes any origin with credentials beyond loopback."""
+        text = None if self._exposure_warned else exposure.warning(self.rules, ctx.options.listen_host, ctx.options.mode)
+        if text:
+            logger.warning("%s", text)
+            self._exposure_warned = True
 
     def _reload_keeping_last_good(self, source: Source) -> None:
         try:
