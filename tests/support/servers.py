@@ -385,6 +385,10 @@ class MitmdumpProcess:
     def returncode(self) -> int | None:
         return self._popen.poll()
 
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
     def output(self) -> str:
         """Everything mitmdump printed so far (stdout and stderr interleaved)."""
         with self._lock:
