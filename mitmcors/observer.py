@@ -100,7 +100,7 @@ class CorsVerdicts:
         request = flow.request
         seen = cors_request(request)
         chain = self._chains.find(request.url, consume=not seen.preflight) if self._chains else None
-        self._remember_redirect(request, seen, chain, status, fields)
+        self._remember_redirect(flow, seen, chain, status, fields)
         exchange = _exchange(flow, seen, status, fields, chain)
         if exchange is None:
             return
@@ -115,15 +115,16 @@ class CorsVerdicts:
             self._report = None  # it said why: no more report lines, the proxying goes on
 
     def _remember_redirect(
-        self, request: http.Request, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
+        self, flow: http.HTTPFlow, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
     ) -> None:
         """Follow a cors-mode request's redirect, same-origin ones too: a chain may
         begin at the page's own origin and cross over later."""
+        request = flow.request
         if seen.preflight or status not in verdicts.REDIRECT_STATUSES or not _cors_mode(request):
             return
         location = verdicts.redirect_location(status, fields)
         if location is not None:
-            self._chains.follow(chain, request.url, seen.origin or url_origin(request), location)
+            self._chains.follow(chain, request.url, seen.origin or url_origin(flow), location)
 
     def _count(self, verdict: Verdict) -> None:
         self._seen += 1
@@ -155,7 +156,7 @@ def _exchange(
     """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
     request = flow.request
     fetch_mode = request.headers.get("sec-fetch-mode")
-    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(request), fetch_mode):
+    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(flow), fetch_mode):
         return None
     return Exchange(
         origin=seen.origin,

@@ -46,6 +46,9 @@ OPTIONS_405_CHUNKED = "/options405chunked/"
 LARGE_BODY = b"<p>method not allowed</p>" * 410
 WRONG_CORS = "/wrongcors/"
 """Every method, OPTIONS included, answers 200 with wrong CORS headers of its own."""
+PAGE = "/page/"
+"""The test page, served by the API itself: a page in front of which a reverse proxy puts
+both the page and the API on one origin."""
 GOOD_CORS = "/goodcors/"
 """A backend with perfect CORS: it echoes the Origin, allows credentials, grants what a
 preflight asks for (204) and exposes X-Total."""
@@ -165,6 +168,8 @@ class _ApiHandler(_BaseHandler):
                 "Access-Control-Expose-Headers", "X-Total")])
         elif path.startswith((PLAIN, OPTIONS_405, OPTIONS_405_LARGE, OPTIONS_405_CHUNKED)):
             self._reply_json(request, [("X-Total", "42")])
+        elif path.startswith(PAGE):
+            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
 
