@@ -15,20 +15,19 @@ import os
 from collections.abc import Sequence
 
 from mitmproxy import command, ctx, http
+from mitmproxy.net.http import status_codes
 
-from mitmcors import cors
+from mitmcors import cors, exposure
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
-from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, readable, refuse, text_fields
+from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, printable, refuse, text_fields
 from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
 
 logger = logging.getLogger(__name__)
 
 RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification stamps
 
-# flow.metadata keys: that the proxy answered a preflight itself; the status a
-# response must get once its body is in.
+# flow.metadata key: the proxy answered a preflight itself.
 ANSWERED = "cors_answered"
-NEW_STATUS = "cors_new_status"
 
 Stamps = tuple[tuple[int, int, int] | None, ...]
 Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
@@ -44,6 +43,7 @@ class CorsRules:
         self._running = False
         self._watcher: asyncio.Task[None] | None = None
         self._fired: collections.Counter[str] = collections.Counter()  # bounded by the rules
+        self._exposure_warned = False
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -72,6 +72,7 @@ class CorsRules:
     def running(self) -> None:
         self._running = True
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        self._warn_if_exposed()
 
     def done(self) -> None:
         if self._watcher is not None:
@@ -96,6 +97,15 @@ class CorsRules:
             logger.warning("cors: %s", warning)
         if source[0]:
             logger.info("cors: %s active", rules.summary())
+        if self._running:
+            self._warn_if_exposed()
+
+    def _warn_if_exposed(self) -> None:
+        """Once per run, as soon as a rule echoes any origin with credentials beyond loopback."""
+        text = None if self._exposure_warned else exposure.warning(self.rules, ctx.options.listen_host, ctx.options.mode)
+        if text:
+            logger.warning("%s", text)
+            self._exposure_warned = True
 
     def _reload_keeping_last_good(self, source: Source) -> None:
         try:
@@ -139,7 +149,7 @@ class CorsRules:
             return
         rule = self.rules.first_match(target, response_known=False)
         outcome = rule and preflight_answer(rule.action, target.cors, flow.request.pretty_url)
-        if not outcome:
+        if not outcome or _would_write_unsafe(rule, flow, [], outcome.fields):
             return
         status = outcome.status or 204
         response = http.Response.make(status, b"", byte_fields(outcome.fields))
@@ -152,7 +162,7 @@ class CorsRules:
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Rewrite the backend's response headers by the first matching rule."""
+        """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
             return
         target = _target(flow)
@@ -163,15 +173,13 @@ class CorsRules:
         before = text_fields(response.headers)
         outcome = response_rewrite(rule.action, target.cors, flow.request.pretty_url, before, response.status_code)
         changes = _changes(before, outcome.fields)
-        if not changes and outcome.status is None:
+        if not changes and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
             return
         what = outcome.what
+        response.headers = http.Headers(_as_sent(response, outcome.fields))
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
-            response.stream = False  # the status is set once the body is in, before sending
-        response.headers = http.Headers(byte_fields(outcome.fields))
-        if outcome.status is not None:
-            flow.metadata[NEW_STATUS] = outcome.status
+            _give_status(response, outcome.status)
         self._changed(flow, rule)
         _log_change(rule, flow, outcome, what, changes)
 
@@ -179,23 +187,35 @@ class CorsRules:
         flow.metadata[CHANGED_BY] = rule.name
         self._fired[rule.name] += 1
 
-    @flow_hook
-    def response(self, flow: http.HTTPFlow) -> None:
-        """Give a response the status announced when its headers were rewritten.
 
-        Done once the body is in: the new status (204, a redirect, an error) comes
-        with an empty body, and changing it earlier would confuse the body's framing.
-        """
-        status = flow.metadata.get(NEW_STATUS)
-        if status is None or not flow.response:
-            return
-        response = flow.response
-        for framing in ("transfer-encoding", "content-encoding", "content-length"):
-            response.headers.pop(framing, None)
-        if status != 204:
-            response.headers["content-length"] = "0"
-        response.status_code = status
-        response.raw_content = b""
+def _give_status(response: http.Response, status: int) -> None:
+    """Give a response a new status (204, a redirect, an error) with an empty body.
+
+    Done before its headers are sent, since the status line leaves with them: mitmproxy
+    streams a body larger than ``stream_large_bodies``, even one it was told to buffer.
+    So the response is streamed on purpose, and the backend's body dropped as it comes.
+    """
+    for framing in ("transfer-encoding", "content-encoding", "content-length"):
+        response.headers.pop(framing, None)
+    if status != 204:
+        response.headers["content-length"] = "0"
+    response.status_code = status
+    response.reason = status_codes.RESPONSES.get(status, "")
+    response.raw_content = b""
+    response.stream = _drop
+
+
+def _as_sent(response: http.Response, fields: cors.Fields) -> list[tuple[bytes, bytes]]:
+    """Header lines as the response's connection expects them: HTTP/2 and HTTP/3 allow
+    only lowercase names (mitmproxy would otherwise lowercase each, logging a line each)."""
+    if response.is_http2 or response.is_http3:
+        fields = [(name.lower(), value) for name, value in fields]
+    return byte_fields(fields)
+
+
+def _drop(chunk: bytes) -> list[bytes]:
+    """A ``stream`` that sends nothing on (an empty list: an empty chunk would end a chunked body)."""
+    return []
 
 
 def _source(paths: Sequence[str]) -> Source:
@@ -226,16 +246,33 @@ def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
     return removed + [f"+{_shown(name)}: {value}" for name, value in (new - old).elements()]
 
 
+def _would_write_unsafe(rule: Rule, flow: http.HTTPFlow, before: cors.Fields, after: cors.Fields) -> bool:
+    """Whether the rule would write a header line with a control character (CR, LF, NUL, ...),
+    as when it echoes a hostile Origin or preflight header: then the flow is left as it came."""
+    old = collections.Counter(before)
+    for name, value in after:
+        bad = cors.unsafe_value_character(value)
+        if bad and not old[(name, value)]:
+            request = flow.request
+            logger.warning(
+                "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
+                rule.name, printable(request.method), printable(request.pretty_url),
+                printable(request.headers.get("origin", "no origin")), printable(bad), _shown(name),
+            )
+            return True
+    return False
+
+
 def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, changes: list[str]) -> None:
     """One line per changed flow: the rule, what it did, the header difference, and
     why the flow may not show what the rule intends."""
     request = flow.request
     origin = request.headers.get("origin", "no origin")
-    caveat = f" [may not show: {outcome.caveat}]" if outcome.caveat else ""
+    caveat = f" [may not show: {printable(outcome.caveat)}]" if outcome.caveat else ""
     logger.info(
         "cors: rule %r %s for %s %s (origin %s): %s%s",
-        rule.name, what, request.method, readable(request.pretty_url), readable(origin),
-        readable("; ".join(changes) or "headers unchanged"), caveat,
+        rule.name, what, printable(request.method), printable(request.pretty_url), printable(origin),
+        printable("; ".join(changes) or "headers unchanged"), caveat,
     )
 
 

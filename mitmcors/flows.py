@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mitmproxy import exceptions, http
+from mitmproxy.net.http import url
+from mitmproxy.proxy import mode_specs
 
 from mitmcors import cors
 
@@ -48,7 +50,7 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
         except Exception:
             logger.error(
                 "cors: internal error in %s for %s %s; the flow is left as it came",
-                hook.__name__, flow.request.method, readable(flow.request.pretty_url), exc_info=True,
+                hook.__name__, printable(flow.request.method), printable(flow.request.pretty_url), exc_info=True,
             )
 
     return guarded
@@ -70,13 +72,27 @@ def cors_request(request: http.Request) -> cors.CorsRequest:
     )
 
 
-def url_origin(request: http.Request) -> str:
-    """The origin of the requested URL, serialised as browsers do (no default port)."""
-    default_port = {"http": 80, "https": 443}.get(request.scheme)
-    host = request.host_header or (
-        request.host if request.port == default_port else f"{request.host}:{request.port}"
-    )
-    return f"{request.scheme}://{host.lower()}"
+def url_origin(flow: http.HTTPFlow) -> str:
+    """The origin of the URL the browser fetched, serialised as browsers do (no default port).
+
+    In reverse mode mitmproxy points the request at the backend before any hook runs, but
+    the browser fetched the proxy itself: over the client connection's scheme, at the Host
+    it sent. That Host survives only with ``keep_host_header``; otherwise the browser's
+    own word (Sec-Fetch-Site: same-origin) or the address it connected to stands in for it.
+    """
+    request = flow.request
+    backend = url.hostport(request.scheme, request.host, request.port)
+    if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
+        return f"{request.scheme}://{(request.host_header or backend).lower()}"
+    scheme = "https" if flow.client_conn.tls_established else "http"
+    host = request.host_header
+    if host is None or host == backend:  # rewritten to the backend's
+        origin = request.headers.get("origin")
+        if origin and request.headers.get("sec-fetch-site") == "same-origin":
+            return origin
+        address, port = flow.client_conn.sockname[:2]
+        host = url.hostport(scheme, f"[{address}]" if ":" in address else address, port)
+    return f"{scheme}://{host.lower()}"
 
 
 def text_fields(headers: http.Headers) -> cors.Fields:
@@ -107,3 +123,17 @@ def readable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: readable(item) for key, item in value.items()}
     return value
+
+
+def printable(text: str) -> str:
+    """Text from the network made safe for one log line or a flow's comment.
+
+    On top of ``readable``, every character that is not printable (controls such as CR,
+    ESC and NEL, bidi controls, line separators) becomes its escape (``\\r``, ``\\x1b``,
+    ``\\u202e``), so no Origin or header can end the line and forge the next, colour the
+    terminal, or turn the text around.
+    """
+    text = readable(text)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -9,16 +9,16 @@ shutdown. Works on saved captures too (``mitmdump -nr capture.flows``).
 from __future__ import annotations
 
 import collections
-import json
 import logging
-from typing import IO, Any
+from typing import Any
 
 from mitmproxy import ctx, flow as mitmflow, http
 
 from mitmcors import cors, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
-from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, readable, refuse, text_fields, url_origin
+from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, printable, readable, refuse, text_fields, url_origin
+from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class CorsVerdicts:
     """Judges every cross-origin response as a browser will, and reports it."""
 
     def __init__(self) -> None:
-        self._report: IO[str] | None = None
+        self._report: ReportFile | None = None
         self._running = False
         self._seen = 0
         self._warned = 0
@@ -41,10 +41,10 @@ class CorsVerdicts:
     def load(self, loader) -> None:
         loader.add_option(
             "cors_report", str, "",
-            "Write one JSON object per cross-origin flow to this file (JSON Lines; the file "
-            "is truncated first): url, method, origin, preflight, verdict, reason, message, "
-            "fix, rule, warnings, and with_credentials where the unknown credentials mode "
-            "decides the verdict.",
+            "Write one JSON object per cross-origin flow to this file (JSON Lines; an older "
+            "report there is truncated first, any other existing file is refused): url, "
+            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, and "
+            "with_credentials where the unknown credentials mode decides the verdict.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -52,7 +52,10 @@ class CorsVerdicts:
             return
         path = ctx.options.cors_report
         try:
-            report = open(path, "w", encoding="utf-8") if path else None
+            report = ReportFile.open(path) if path else None
+        except ValueError as e:
+            refuse(self._running, str(e))
+            return
         except OSError as e:
             refuse(self._running, f"cors_report: cannot write {path}: {e.strerror}")
             return
@@ -97,7 +100,7 @@ class CorsVerdicts:
         request = flow.request
         seen = cors_request(request)
         chain = self._chains.find(request.url, consume=not seen.preflight) if self._chains else None
-        self._remember_redirect(request, seen, chain, status, fields)
+        self._remember_redirect(flow, seen, chain, status, fields)
         exchange = _exchange(flow, seen, status, fields, chain)
         if exchange is None:
             return
@@ -108,20 +111,20 @@ class CorsVerdicts:
             return  # nothing to show or write: spare the proxy the report line
         entry = report_entry(flow, exchange, verdict, connection_error, chain)
         _show(flow, entry)
-        if self._report is not None:
-            self._report.write(json.dumps(entry) + "\n")
-            self._report.flush()  # a long run that is killed loses nothing
+        if self._report is not None and not self._report.write(entry):
+            self._report = None  # it said why: no more report lines, the proxying goes on
 
     def _remember_redirect(
-        self, request: http.Request, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
+        self, flow: http.HTTPFlow, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
     ) -> None:
         """Follow a cors-mode request's redirect, same-origin ones too: a chain may
         begin at the page's own origin and cross over later."""
+        request = flow.request
         if seen.preflight or status not in verdicts.REDIRECT_STATUSES or not _cors_mode(request):
             return
         location = verdicts.redirect_location(status, fields)
         if location is not None:
-            self._chains.follow(chain, request.url, seen.origin or url_origin(request), location)
+            self._chains.follow(chain, request.url, seen.origin or url_origin(flow), location)
 
     def _count(self, verdict: Verdict) -> None:
         self._seen += 1
@@ -153,7 +156,7 @@ def _exchange(
     """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
     request = flow.request
     fetch_mode = request.headers.get("sec-fetch-mode")
-    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(request), fetch_mode):
+    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(flow), fetch_mode):
         return None
     return Exchange(
         origin=seen.origin,
@@ -250,17 +253,19 @@ def _credentials_warning(verdict: Verdict) -> list[str]:
 
 
 def _show(flow: http.HTTPFlow, entry: dict[str, Any]) -> None:
-    """The log line, and in mitmweb/console the flow's marker and comment."""
+    """The log line, and in mitmweb/console the flow's marker and comment, with what came
+    from the network (URL, origin, header values in the message, errors) made printable."""
     shaped = f" (shaped by rule {entry['rule']!r})" if entry["rule"] else ""
     where = f"{entry['method']} {entry['url']} (origin {entry['origin']}){shaped}"
     if entry["verdict"] == "blocked":
         text = f"blocked {where}: {entry['reason']}: {entry['message']} Fix: {entry['fix']}."
         if entry["warnings"]:
             text += f" Note: {'; '.join(entry['warnings'])}."
+        text = printable(text)
         logger.warning("cors: %s", text)
         _annotate(flow, BLOCKED_MARKER, text)
     elif entry["warnings"]:
-        text = f"allowed with warnings {where}: {'; '.join(entry['warnings'])}"
+        text = printable(f"allowed with warnings {where}: {'; '.join(entry['warnings'])}")
         logger.info("cors: %s", text)
         _annotate(flow, WARNED_MARKER, text)
 

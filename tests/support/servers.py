@@ -38,8 +38,17 @@ PLAIN = "/plain/"
 """Every method but OPTIONS answers 200 JSON; OPTIONS gets 501 (no handler)."""
 OPTIONS_405 = "/options405/"
 """Like PLAIN, but OPTIONS answers 405 Method Not Allowed."""
+OPTIONS_405_LARGE = "/options405large/"
+"""Like OPTIONS_405, but with a 10 KB body (Content-Length), larger than a small
+``stream_large_bodies``."""
+OPTIONS_405_CHUNKED = "/options405chunked/"
+"""Like OPTIONS_405_LARGE, but the body comes chunked, so its size is unknown at first."""
+LARGE_BODY = b"<p>method not allowed</p>" * 410
 WRONG_CORS = "/wrongcors/"
 """Every method, OPTIONS included, answers 200 with wrong CORS headers of its own."""
+PAGE = "/page/"
+"""The test page, served by the API itself: a page in front of which a reverse proxy puts
+both the page and the API on one origin."""
 GOOD_CORS = "/goodcors/"
 """A backend with perfect CORS: it echoes the Origin, allows credentials, grants what a
 preflight asks for (204) and exposes X-Total."""
@@ -134,6 +143,17 @@ class _BaseHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _reply_chunked(self, status: int, body: bytes, content_type: str, chunk_size: int = 1024) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(body), chunk_size):
+            chunk = body[start:start + chunk_size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
 
 class _ApiHandler(_BaseHandler):
     """API backend whose behaviour is chosen by the path prefix."""
@@ -146,8 +166,10 @@ class _ApiHandler(_BaseHandler):
         elif path.startswith(GOOD_CORS):
             self._reply_json(request, [("X-Total", "42"), *_good_cors_headers(request), (
                 "Access-Control-Expose-Headers", "X-Total")])
-        elif path.startswith((PLAIN, OPTIONS_405)):
+        elif path.startswith((PLAIN, OPTIONS_405, OPTIONS_405_LARGE, OPTIONS_405_CHUNKED)):
             self._reply_json(request, [("X-Total", "42")])
+        elif path.startswith(PAGE):
+            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
 
@@ -165,6 +187,10 @@ class _ApiHandler(_BaseHandler):
                 ("Access-Control-Allow-Headers", request.header("Access-Control-Request-Headers") or ""),
             ]
             self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain", [*_good_cors_headers(request), *granted])
+        elif path.startswith(OPTIONS_405_LARGE):
+            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
+        elif path.startswith(OPTIONS_405_CHUNKED):
+            self._reply_chunked(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
         elif path.startswith(OPTIONS_405):
             self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
         else:
@@ -363,6 +389,10 @@ class MitmdumpProcess:
     @property
     def returncode(self) -> int | None:
         return self._popen.poll()
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
 
     def output(self) -> str:
         """Everything mitmdump printed so far (stdout and stderr interleaved)."""

@@ -35,7 +35,6 @@ def respond(addon: CorsRules, f: http.HTTPFlow, response: http.Response) -> None
     assert f.response is None, "the addon answered a flow it should have forwarded"
     f.response = response
     addon.responseheaders(f)
-    addon.response(f)
 
 
 @pytest.fixture
@@ -102,7 +101,6 @@ def test_an_answered_preflight_is_not_rewritten_again(configured):
     addon.request(f)
     answered = f.response.copy()
     addon.responseheaders(f)
-    addon.response(f)
     assert f.response.headers == answered.headers and f.response.status_code == 204
 
 
@@ -393,17 +391,17 @@ def test_a_request_only_filter_still_answers_preflights(configured):
     assert f.response.status_code == 204
 
 
-def test_a_new_status_comes_with_an_empty_correctly_framed_body(configured):
+def test_a_new_status_is_given_before_the_headers_leave_and_the_body_is_dropped(configured):
     addon = configured("rules:\n  - name: fwd\n    allow: {preflight: forward}\n")
     f = flow("OPTIONS", PREFLIGHT)
     f.response = backend(405, (("Content-Encoding", "gzip"), ("Content-Length", "20")), b"")
-    f.response.raw_content = b"\x1f\x8b" + b"x" * 18
-    f.response.stream = True
+    f.response.raw_content = None  # the body has not arrived when the headers do
+    f.response.stream = True  # as mitmproxy sets it past stream_large_bodies
     addon.responseheaders(f)
-    assert f.response.stream is False, "the status is only changed before sending when not streamed"
-    addon.response(f)
-    assert (f.response.status_code, f.response.raw_content) == (204, b"")
+    assert (f.response.status_code, f.response.reason, f.response.raw_content) == (204, "No Content", b"")
     assert "content-encoding" not in f.response.headers and "content-length" not in f.response.headers
+    assert callable(f.response.stream), "the body is streamed, whatever its size, and dropped"
+    assert f.response.stream(b"\x1f\x8b" + b"x" * 18) == [] and f.response.stream(b"") == []
 
 
 def test_a_preflight_broken_with_an_error_status_says_its_length(configured):
@@ -426,3 +424,37 @@ def test_the_change_log_sees_removed_duplicates_and_ignores_name_case(configured
     with caplog.at_level(logging.INFO):
         respond(addon, f, backend(200, (("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Origin", ORIGIN))))
     assert f"-Access-Control-Allow-Origin: {ORIGIN}; +Access-Control-Allow-Credentials: true" in caplog.text
+
+
+@pytest.mark.parametrize("version, names", [
+    ("HTTP/1.1", ["X-Total", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers", "Vary"]),
+    ("HTTP/2.0", ["x-total", "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers", "vary"]),
+    ("HTTP/3", ["x-total", "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers", "vary"]),
+])
+def test_header_names_are_written_as_the_connection_expects(configured, version, names):
+    addon = configured(BYPASS)
+    f = flow("GET", {"Origin": ORIGIN})
+    response = backend(200, (("X-Total", "1"),))
+    response.http_version = version
+    respond(addon, f, response)
+    assert [name.decode() for name, _ in f.response.headers.fields] == names
+
+
+@pytest.mark.parametrize("method, headers, written", [
+    ("OPTIONS", {**PREFLIGHT, "Origin": "http://a.test\r\nSet-Cookie: x=1"}, "\\r into Access-Control-Allow-Origin"),
+    ("OPTIONS", {**PREFLIGHT, "Access-Control-Request-Method": "PUT\x00"}, "\\x00 into Access-Control-Allow-Methods"),
+    ("OPTIONS", {**PREFLIGHT, "Access-Control-Request-Headers": "x-test\x1b[2J"}, "\\x1b into Access-Control-Allow-Headers"),
+    ("GET", {"Origin": "http://a.test\x00"}, "\\x00 into Access-Control-Allow-Origin"),
+])
+def test_a_rule_never_echoes_a_control_character_into_a_header(configured, caplog, method, headers, written):
+    addon = configured(BYPASS)
+    f = flow(method, headers)
+    addon.request(f)
+    if method == "GET":
+        respond(addon, f, backend(200, (("X-Total", "1"),)))
+        assert list(f.response.headers.items()) == [("X-Total", "1")]
+    else:
+        assert f.response is None, "the preflight goes to the backend untouched"
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "mitmcors.addon"]
+    assert line.startswith(f"cors: rule 'bypass' left {method} http://api.test/v1/items (origin ")
+    assert line.endswith(f" as it came: it would write {written}")

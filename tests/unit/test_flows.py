@@ -1,0 +1,69 @@
+"""Reading flows as the browser sent them, in every proxy mode."""
+
+from __future__ import annotations
+
+import pytest
+from mitmproxy import http
+from mitmproxy.proxy import mode_specs
+from mitmproxy.test import taddons, tflow, tutils
+
+from mitmcors.flows import url_origin
+from mitmcors.observer import CorsVerdicts
+
+
+def flow(url: str, host_header: str | None, mode: str = "regular", sockname=("127.0.0.1", 8080), tls: bool = False) -> http.HTTPFlow:
+    request = tutils.treq()
+    request.url = url
+    if host_header is None:
+        request.headers.pop("Host", None)
+    else:
+        request.host_header = host_header
+    f = tflow.tflow(req=request)
+    f.client_conn.proxy_mode = mode_specs.ProxyMode.parse(mode)
+    f.client_conn.sockname = sockname
+    f.client_conn.timestamp_tls_setup = 1.0 if tls else None
+    return f
+
+
+REVERSE = "reverse:http://127.0.0.1:3001"
+
+
+@pytest.mark.parametrize(
+    "f, origin",
+    [
+        (flow("http://api.test/v1", "api.test"), "http://api.test"),
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001"), "http://127.0.0.1:3001"),
+        (flow("https://API.test:443/v1", None), "https://api.test"),
+        # reverse mode: the browser fetched the proxy, whatever backend the request now names
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE), "http://127.0.0.1:8080"),
+        (flow("http://127.0.0.1:3001/v1", "localhost:8080", REVERSE), "http://localhost:8080"),  # keep_host_header
+        (flow("https://api.staging.test/v1", "api.staging.test", "reverse:https://api.staging.test"), "http://127.0.0.1:8080"),
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, tls=True, sockname=("127.0.0.1", 8443)), "https://127.0.0.1:8443"),
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, sockname=("::1", 8080, 0, 0)), "http://[::1]:8080"),
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, sockname=("127.0.0.1", 80)), "http://127.0.0.1"),
+    ],
+)
+def test_the_url_origin_is_the_one_the_browser_fetched(f, origin):
+    assert url_origin(f) == origin
+
+
+def test_in_reverse_mode_the_browser_says_when_it_fetched_its_own_origin():
+    f = flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE)
+    f.request.headers.update({"Origin": "http://localhost:8080", "Sec-Fetch-Site": "same-origin"})
+    assert url_origin(f) == "http://localhost:8080"
+    f.request.headers["Sec-Fetch-Site"] = "same-site"
+    assert url_origin(f) == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("origin, fetch_site", [("http://127.0.0.1:8080", None), ("http://localhost:8080", "same-origin")])
+def test_a_same_origin_fetch_through_a_reverse_proxy_is_not_judged(tmp_path, origin, fetch_site):
+    f = flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE)
+    f.request.method = "PUT"
+    f.request.headers.update({"Origin": origin, "Sec-Fetch-Mode": "cors", **({"Sec-Fetch-Site": fetch_site} if fetch_site else {})})
+    f.response = tutils.tresp(headers=http.Headers(), content=b"")
+    verdicts = CorsVerdicts()
+    with taddons.context(verdicts) as tctx:
+        tctx.configure(verdicts, cors_report=str(tmp_path / "report.jsonl"))
+        verdicts.response(f)
+        verdicts.done()
+    assert (tmp_path / "report.jsonl").read_text() == "" and not f.marked
