@@ -95,6 +95,13 @@ def url_origin(flow: http.HTTPFlow) -> str:
     return f"{scheme}://{host.lower()}"
 
 
+def fetched_url(flow: http.HTTPFlow) -> str:
+    """The URL the browser fetched: in reverse mode the proxy's own, not the backend's."""
+    if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
+        return flow.request.pretty_url
+    return url_origin(flow) + flow.request.path
+
+
 def text_fields(headers: http.Headers) -> cors.Fields:
     """Header bytes as text, losslessly (mitmproxy's own convention), to reason on them."""
     return [

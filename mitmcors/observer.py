@@ -17,7 +17,9 @@ from mitmproxy import ctx, flow as mitmflow, http
 from mitmcors import cors, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
-from mitmcors.flows import CHANGED_BY, cors_request, flow_hook, printable, readable, refuse, text_fields, url_origin
+from mitmcors.flows import (
+    CHANGED_BY, cors_request, fetched_url, flow_hook, printable, readable, refuse, text_fields, url_origin,
+)
 from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
@@ -99,7 +101,7 @@ class CorsVerdicts:
     def _judge(self, flow: http.HTTPFlow, status: int, fields: Fields, connection_error: str | None) -> None:
         request = flow.request
         seen = cors_request(request)
-        chain = self._chains.find(request.url, consume=not seen.preflight) if self._chains else None
+        chain = self._chains.find(fetched_url(flow), consume=not seen.preflight) if self._chains else None
         self._remember_redirect(flow, seen, chain, status, fields)
         exchange = _exchange(flow, seen, status, fields, chain)
         if exchange is None:
@@ -124,7 +126,7 @@ class CorsVerdicts:
             return
         location = verdicts.redirect_location(status, fields)
         if location is not None:
-            self._chains.follow(chain, request.url, seen.origin or url_origin(flow), location)
+            self._chains.follow(chain, fetched_url(flow), seen.origin or url_origin(flow), location)
 
     def _count(self, verdict: Verdict) -> None:
         self._seen += 1
@@ -166,7 +168,7 @@ def _exchange(
         response_headers=fields,
         request_headers=seen.header_names,
         credentialed=True if seen.carries_cookie else None,  # no cookie proves nothing
-        url=request.url,
+        url=fetched_url(flow),
         redirects=chain.redirects if chain else 0,
     )
 
@@ -187,7 +189,7 @@ def report_entry(
         fix = f"make the backend reachable (mitmproxy could not connect: {connection_error})"
         warnings.append("the CORS error only reflects mitmproxy's own error response; the real cause is the connection error")
     entry: dict[str, Any] = {
-        "url": request.pretty_url,
+        "url": exchange.url,
         "method": request.method,
         "origin": exchange.origin,
         "preflight": exchange.preflight,
@@ -195,7 +197,7 @@ def report_entry(
         "status": exchange.status,
         "verdict": "allowed" if verdict.allowed else "blocked",
         "reason": verdict.reason,
-        "message": _message(request.pretty_url, exchange.origin, verdict.failure, chain),
+        "message": _message(exchange.url, exchange.origin, verdict.failure, chain),
         "fix": fix,
         "rule": flow.metadata.get(CHANGED_BY),
         "warnings": warnings,

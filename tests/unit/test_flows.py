@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mitmproxy import http
 from mitmproxy.proxy import mode_specs
@@ -67,3 +69,17 @@ def test_a_same_origin_fetch_through_a_reverse_proxy_is_not_judged(tmp_path, ori
         verdicts.response(f)
         verdicts.done()
     assert (tmp_path / "report.jsonl").read_text() == "" and not f.marked
+
+
+def test_the_report_names_the_url_the_browser_fetched_in_reverse_mode(tmp_path):
+    """Chromium's console names the proxy's URL, so the report's url and message do too."""
+    f = flow("http://127.0.0.1:3001/v1?x=1", "127.0.0.1:3001", REVERSE)
+    f.request.headers.update({"Origin": "http://localhost:3000", "Sec-Fetch-Mode": "cors"})
+    addon = CorsVerdicts()
+    report = tmp_path / "report.jsonl"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_report=str(report))
+        addon.response(f)
+    entry = json.loads(report.read_text())
+    assert entry["url"] == "http://127.0.0.1:8080/v1?x=1"
+    assert entry["message"].startswith("Access to fetch at 'http://127.0.0.1:8080/v1?x=1' from origin 'http://localhost:3000'")
