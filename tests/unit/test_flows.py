@@ -75,6 +75,7 @@ def test_the_report_names_the_url_the_browser_fetched_in_reverse_mode(tmp_path):
     """Chromium's console names the proxy's URL, so the report's url and message do too."""
     f = flow("http://127.0.0.1:3001/v1?x=1", "127.0.0.1:3001", REVERSE)
     f.request.headers.update({"Origin": "http://localhost:3000", "Sec-Fetch-Mode": "cors"})
+    f.response = tutils.tresp()
     addon = CorsVerdicts()
     report = tmp_path / "report.jsonl"
     with taddons.context(addon) as tctx:
