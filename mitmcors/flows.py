@@ -14,6 +14,7 @@ from mitmproxy.net.http import url
 from mitmproxy.proxy import mode_specs
 
 from mitmcors import cors
+from mitmcors.oneline import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -133,14 +134,6 @@ def readable(value: Any) -> Any:
 
 
 def printable(text: str) -> str:
-    """Text from the network made safe for one log line or a flow's comment.
-
-    On top of ``readable``, every character that is not printable (controls such as CR,
-    ESC and NEL, bidi controls, line separators) becomes its escape (``\\r``, ``\\x1b``,
-    ``\\u202e``), so no Origin or header can end the line and forge the next, colour the
-    terminal, or turn the text around.
-    """
-    text = readable(text)
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    """Text from the network made safe for one log line or a flow's comment: on top of
+    ``readable``, nothing an Origin or a header holds can break the line."""
+    return one_line(readable(text))

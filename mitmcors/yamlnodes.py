@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from mitmcors.oneline import one_line
+
 _TAG = "tag:yaml.org,2002:"
 # libyaml's parser is several times faster, which matters for files of thousands of rules.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -41,14 +43,7 @@ class RuleError(ValueError):
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         rule = "" if self.rule is None else f" rule {self.rule!r}:"
-        return _one_line(f"{where}:{rule} {self.message}")
-
-
-def _one_line(text: str) -> str:
-    """Text on one line, safe for a terminal: what is not printable is shown as an escape."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+        return one_line(f"{where}:{rule} {self.message}")
 
 
 class Context:
