@@ -3,14 +3,13 @@ beyond loopback is warned about once, at start-up."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 
 import pytest
 from mitmproxy.test import taddons
 
 from mitmcors.addon import CorsRules
+from support.threads import run_in_own_thread
 
 BYPASS = "rules:\n  - name: bypass\n    allow: {}\n"
 EXPOSED = "cors: rule 'bypass' lets any origin read responses with credentials, and mitmproxy listens on "
@@ -19,10 +18,7 @@ ADVICE = (": any website a visitor of this proxy opens could read that user's lo
 
 
 def start(rules_text: str, tmp_path, reload_text: str | None = None, **options) -> list[str]:
-    """Configure and start the addon as mitmdump does; the warnings it logs.
-
-    In a thread of its own: Playwright's session may own this thread's event loop.
-    """
+    """Configure and start the addon as mitmdump does; the warnings it logs."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_text)
     addon = CorsRules()
@@ -38,25 +34,13 @@ def start(rules_text: str, tmp_path, reload_text: str | None = None, **options) 
                 tctx.command(addon.reload)
             addon.done()
 
-    failures: list[BaseException] = []
-
-    def in_thread() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as e:  # re-raised in the test's own thread
-            failures.append(e)
-
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
     logging.getLogger("mitmcors").addHandler(handler)
     try:
-        thread = threading.Thread(target=in_thread)
-        thread.start()
-        thread.join()
+        run_in_own_thread(run)
     finally:
         logging.getLogger("mitmcors").removeHandler(handler)
-    if failures:
-        raise failures[0]
     return warnings
 
 
