@@ -19,7 +19,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import cors, exposure
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
-from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, flow_hook, printable, refuse, text_fields
+from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, fetched_url, flow_hook, printable, refuse, text_fields
 from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
 
 logger = logging.getLogger(__name__)
@@ -142,13 +142,13 @@ class CorsRules:
         A rule whose filter needs the response cannot decide yet: when it stands
         before the match, the preflight goes to the backend and is rewritten later.
         """
-        if flow.response or flow.error or not flow.live:
+        if flow.response or flow.error or not flow.live or flow.request.method != "OPTIONS":
             return
         target = _target(flow)
         if not target.cors.preflight:
             return
         rule = self.rules.first_match(target, response_known=False)
-        outcome = rule and preflight_answer(rule.action, target.cors, flow.request.pretty_url)
+        outcome = rule and preflight_answer(rule.action, target.cors, fetched_url(flow))
         if not outcome or _would_write_unsafe(rule, flow, [], outcome.fields):
             return
         status = outcome.status or 204
@@ -158,12 +158,14 @@ class CorsRules:
         flow.metadata[ANSWERED] = True
         flow.response = response
         self._changed(flow, rule)
-        _log_change(rule, flow, outcome, f"{outcome.what} with {status}", _changes([], outcome.fields))
+        _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
+            return
+        if not self.rules.acts_without_origin and "origin" not in flow.request.headers:
             return
         target = _target(flow)
         rule = self.rules.first_match(target)
@@ -171,9 +173,9 @@ class CorsRules:
             return
         response = flow.response
         before = text_fields(response.headers)
-        outcome = response_rewrite(rule.action, target.cors, flow.request.pretty_url, before, response.status_code)
-        changes = _changes(before, outcome.fields)
-        if not changes and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
+        outcome = response_rewrite(rule.action, target.cors, fetched_url(flow), before, response.status_code)
+        unchanged = outcome.fields == before or len(outcome.fields) == len(before) and not _changes(before, outcome.fields)
+        if unchanged and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
             return
         what = outcome.what
         response.headers = http.Headers(_as_sent(response, outcome.fields))
@@ -181,7 +183,7 @@ class CorsRules:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)
         self._changed(flow, rule)
-        _log_change(rule, flow, outcome, what, changes)
+        _log_change(rule, flow, outcome, what, before)
 
     def _changed(self, flow: http.HTTPFlow, rule: Rule) -> None:
         flow.metadata[CHANGED_BY] = rule.name
@@ -256,22 +258,25 @@ def _would_write_unsafe(rule: Rule, flow: http.HTTPFlow, before: cors.Fields, af
             request = flow.request
             logger.warning(
                 "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
-                rule.name, printable(request.method), printable(request.pretty_url),
+                rule.name, printable(request.method), printable(fetched_url(flow)),
                 printable(request.headers.get("origin", "no origin")), printable(bad), _shown(name),
             )
             return True
     return False
 
 
-def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, changes: list[str]) -> None:
+def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, before: cors.Fields) -> None:
     """One line per changed flow: the rule, what it did, the header difference, and
-    why the flow may not show what the rule intends."""
+    why the flow may not show what the rule intends. Built only when it will be shown."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    changes = _changes(before, outcome.fields)
     request = flow.request
     origin = request.headers.get("origin", "no origin")
     caveat = f" [may not show: {printable(outcome.caveat)}]" if outcome.caveat else ""
     logger.info(
         "cors: rule %r %s for %s %s (origin %s): %s%s",
-        rule.name, what, printable(request.method), printable(request.pretty_url), printable(origin),
+        rule.name, what, printable(request.method), printable(fetched_url(flow)), printable(origin),
         printable("; ".join(changes) or "headers unchanged"), caveat,
     )
 

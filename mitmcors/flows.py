@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mitmproxy import exceptions, http
+from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http import url
 from mitmproxy.proxy import mode_specs
 
@@ -37,6 +37,22 @@ def refuse(running: bool, message: str) -> None:
     logger.error("%s", message)
 
 
+def log_only_what_is_shown() -> None:
+    """Let the package's log lines cost nothing when nobody will see them.
+
+    mitmproxy hands every log record to each addon (and formats it) whatever the
+    verbosity, so the package's logger is set to the lowest level shown: everything in
+    mitmweb and the console UI (their event log), the terminal's level in mitmdump
+    (``-q`` shows errors only), everything when neither is known.
+    """
+    options = ctx.options
+    if ctx.master.addons.get("eventstore") is not None or "termlog_verbosity" not in options:
+        level = logging.DEBUG
+    else:
+        level = logging.getLevelName(options.termlog_verbosity.upper())
+    logging.getLogger(__package__).setLevel(level if isinstance(level, int) else logging.DEBUG)
+
+
 def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, http.HTTPFlow], None]:
     """Never let one odd flow take the proxy down: log the fault, leave the flow as it came.
 
@@ -58,19 +74,36 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
 
 
 def cors_request(request: http.Request) -> cors.CorsRequest:
-    """What the CORS protocol needs of a request, read from its headers."""
-    headers = request.headers
-    origin = headers.get("origin")
-    requested_method = headers.get(cors.REQUEST_METHOD)
-    preflight = cors.is_preflight(request.method, origin, requested_method)
+    """What the CORS protocol needs of a request, read from its headers in one pass
+    (each lookup in mitmproxy's Headers is a pass of its own)."""
+    wanted: dict[bytes, list[bytes]] = {}
+    for name, value in request.headers.fields:
+        lowered = name.lower()
+        if lowered in _CORS_REQUEST_HEADERS:
+            wanted.setdefault(lowered, []).append(value)
+    origin, requested_method = _joined(wanted, b"origin"), _joined(wanted, _REQUEST_METHOD)
+    method = request.method
+    preflight = cors.is_preflight(method, origin, requested_method)
     return cors.CorsRequest(
         origin=origin,
-        method=requested_method if preflight and requested_method else request.method,
+        method=requested_method if preflight and requested_method else method,
         preflight=preflight,
-        header_names=cors.requested_header_names(headers.get(cors.REQUEST_HEADERS)) if preflight else (),
-        private_network=preflight and headers.get(cors.REQUEST_PRIVATE_NETWORK, "").lower() == "true",
-        carries_cookie="cookie" in headers,
+        header_names=cors.requested_header_names(_joined(wanted, _REQUEST_HEADERS)) if preflight else (),
+        private_network=preflight and (_joined(wanted, _REQUEST_PRIVATE_NETWORK) or "").lower() == "true",
+        carries_cookie=b"cookie" in wanted,
     )
+
+
+_REQUEST_METHOD = cors.REQUEST_METHOD.lower().encode()
+_REQUEST_HEADERS = cors.REQUEST_HEADERS.lower().encode()
+_REQUEST_PRIVATE_NETWORK = cors.REQUEST_PRIVATE_NETWORK.lower().encode()
+_CORS_REQUEST_HEADERS = frozenset({b"origin", b"cookie", _REQUEST_METHOD, _REQUEST_HEADERS, _REQUEST_PRIVATE_NETWORK})
+
+
+def _joined(headers: dict[bytes, list[bytes]], name: bytes) -> str | None:
+    """A header's lines as mitmproxy reads them: joined with ', ', as text."""
+    values = headers.get(name)
+    return None if values is None else b", ".join(values).decode("utf-8", "surrogateescape")
 
 
 def url_origin(flow: http.HTTPFlow) -> str:
@@ -96,11 +129,10 @@ def url_origin(flow: http.HTTPFlow) -> str:
     return f"{scheme}://{host.lower()}"
 
 
-def fetched_url(flow: http.HTTPFlow) -> str:
-    """The URL the browser fetched: in reverse mode the proxy's own, not the backend's."""
-    if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-        return flow.request.pretty_url
-    return url_origin(flow) + flow.request.path
+def fetched_url(flow: http.HTTPFlow, origin: str | None = None) -> str:
+    """The URL the browser fetched: in reverse mode the proxy's own, not the backend's.
+    ``origin`` is its ``url_origin``, when already known."""
+    return (origin or url_origin(flow)) + flow.request.path
 
 
 def text_fields(headers: http.Headers) -> cors.Fields:

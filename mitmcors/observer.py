@@ -18,7 +18,8 @@ from mitmcors import cors, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
-    CHANGED_BY, cors_request, fetched_url, flow_hook, printable, readable, refuse, text_fields, url_origin,
+    CHANGED_BY, cors_request, fetched_url, flow_hook, log_only_what_is_shown, printable, readable, refuse, text_fields,
+    url_origin,
 )
 from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
@@ -50,6 +51,8 @@ class CorsVerdicts:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "termlog_verbosity" in updated:
+            log_only_what_is_shown()
         if "cors_report" not in updated:
             return
         path = ctx.options.cors_report
@@ -74,8 +77,10 @@ class CorsVerdicts:
 
     @flow_hook
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
-            self._judge(flow, flow.response.status_code, text_fields(flow.response.headers), None)
+        response = flow.response
+        if response is None or not _may_concern_cors(flow.request, response.status_code):
+            return
+        self._judge(flow, response.status_code, text_fields(response.headers), None)
 
     @flow_hook
     def error(self, flow: http.HTTPFlow) -> None:
@@ -146,6 +151,12 @@ def _server_side(error: mitmflow.Error) -> bool:
     return error.msg != mitmflow.Error.KILLED_MESSAGE and "client" not in message
 
 
+def _may_concern_cors(request: http.Request, status: int) -> bool:
+    """The first, cheap look: a request without Origin is judged by no browser, though a
+    redirect of a same-origin fetch may begin a chain that crosses origins later."""
+    return "origin" in request.headers or status in verdicts.REDIRECT_STATUSES
+
+
 def _cors_mode(request: http.Request) -> bool:
     """A fetch in cors mode; without Sec-Fetch-Mode (not a browser), one with Origin."""
     mode = request.headers.get("sec-fetch-mode")
@@ -157,8 +168,10 @@ def _exchange(
 ) -> Exchange | None:
     """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
     request = flow.request
-    fetch_mode = request.headers.get("sec-fetch-mode")
-    if seen.origin is None or not verdicts.is_cross_origin(seen.origin, url_origin(flow), fetch_mode):
+    if seen.origin is None:
+        return None
+    origin = url_origin(flow)
+    if not verdicts.is_cross_origin(seen.origin, origin, request.headers.get("sec-fetch-mode")):
         return None
     return Exchange(
         origin=seen.origin,
@@ -168,7 +181,7 @@ def _exchange(
         response_headers=fields,
         request_headers=seen.header_names,
         credentialed=True if seen.carries_cookie else None,  # no cookie proves nothing
-        url=fetched_url(flow),
+        url=fetched_url(flow, origin),
         redirects=chain.redirects if chain else 0,
     )
 

@@ -147,6 +147,9 @@ class RuleSet:
                 unindexed.append(rule)
         self._by_host = {host: tuple(rules) for host, rules in by_host.items()}
         self._unindexed = tuple(unindexed)
+        # allow and break act on CORS requests only: without Rewrite rules, a flow
+        # without Origin is none of the rules' business.
+        self.acts_without_origin = any(isinstance(rule.action, Rewrite) for rule in self.rules)
 
     def __len__(self) -> int:
         return len(self.rules)

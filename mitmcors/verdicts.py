@@ -8,6 +8,7 @@ outcome depends on it, both outcomes are given. Pure: no mitmproxy import.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ UNSAFE_REDIRECT_SCHEMES = frozenset({
     "view-source",
 })
 _INT64_MAX = 2**63 - 1
+_ALLOW_ORIGIN, _ALLOW_CREDENTIALS = cors.ALLOW_ORIGIN.lower(), cors.ALLOW_CREDENTIALS.lower()
 
 # Request headers the browser sets itself (forbidden to scripts, or always added by
 # Chromium): they never make a request need a preflight.
@@ -186,6 +188,11 @@ class Exchange:
     url: str = ""
     redirects: int = 0
 
+    @functools.cached_property
+    def headers(self) -> dict[str, str]:
+        """The response headers as Chromium reads them: by lowercase name, lines joined."""
+        return joined_headers(self.response_headers)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -202,20 +209,32 @@ class Verdict:
 
 def header(fields: Fields, name: str) -> str | None:
     """A header's value as Chromium reads it: repeated lines joined with ', '."""
-    values = [value for key, value in fields if key.lower() == name.lower()]
-    return ", ".join(values) if values else None
+    return joined_headers(fields).get(name.lower())
+
+
+def joined_headers(fields: Fields) -> dict[str, str]:
+    """Every header's value as Chromium reads it, by lowercase name, in one pass."""
+    joined: dict[str, str] = {}
+    for name, value in fields:
+        key = name.lower()
+        joined[key] = f"{joined[key]}, {value}" if key in joined else value
+    return joined
 
 
 def check_access(fields: Fields, origin: str, credentialed: bool) -> Failure | None:
     """The CORS check (Fetch), in Chromium's order and with its classification."""
-    allow_origin = header(fields, cors.ALLOW_ORIGIN)
+    return _check_access(joined_headers(fields), origin, credentialed)
+
+
+def _check_access(headers: dict[str, str], origin: str, credentialed: bool) -> Failure | None:
+    allow_origin = headers.get(_ALLOW_ORIGIN)
     if allow_origin == "*":
         return Failure("WildcardOriginNotAllowed", "*") if credentialed else None
     if allow_origin is None:
         return Failure("MissingAllowOriginHeader")
     if allow_origin != origin:
         return Failure(_mismatch_kind(allow_origin), allow_origin)
-    allow_credentials = header(fields, cors.ALLOW_CREDENTIALS)
+    allow_credentials = headers.get(_ALLOW_CREDENTIALS)
     if credentialed and allow_credentials != "true":
         return Failure("InvalidAllowCredentials", allow_credentials or "")
     return None
@@ -241,16 +260,15 @@ def parse_allow_list(value: str | None) -> list[str] | None:
 
 def check_preflight(exchange: Exchange, credentialed: bool) -> tuple[Failure | None, tuple[str, ...]]:
     """The preflight's checks in Chromium's order; also returns any warnings."""
-    fields = exchange.response_headers
-    location = redirect_location(exchange.status, fields)
+    location = redirect_location(exchange.status, exchange.response_headers)
     if location is not None:
         return Failure("PreflightDisallowedRedirect", location), ()
-    access = check_access(fields, exchange.origin, credentialed)
+    access = _check_access(exchange.headers, exchange.origin, credentialed)
     if access is not None:
         return Failure("Preflight" + access.kind, access.value), ()
     if not 200 <= exchange.status < 300:
         return Failure("PreflightInvalidStatus", str(exchange.status)), ()
-    allow_methods, allow_headers = header(fields, cors.ALLOW_METHODS), header(fields, cors.ALLOW_HEADERS)
+    allow_methods, allow_headers = exchange.headers.get("access-control-allow-methods"), exchange.headers.get("access-control-allow-headers")
     methods = parse_allow_list(allow_methods)
     if methods is None:
         return Failure("InvalidAllowMethodsPreflightResponse", allow_methods or ""), ()
@@ -356,7 +374,11 @@ def readable_headers(fields: Fields, credentialed: bool) -> set[str] | None:
     One item that is not a token makes Chromium ignore the whole Expose-Headers list;
     empty items are skipped. Under credentials ``*`` is just a name.
     """
-    exposed = parse_allow_list(header(fields, cors.EXPOSE_HEADERS)) or []
+    return _readable(joined_headers(fields), credentialed)
+
+
+def _readable(headers: dict[str, str], credentialed: bool) -> set[str] | None:
+    exposed = parse_allow_list(headers.get("access-control-expose-headers")) or []
     names = {name.lower() for name in exposed}
     if "*" in names and not credentialed:
         return None
@@ -370,17 +392,16 @@ def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
     location = redirect_location(exchange.status, exchange.response_headers)
     target = None if location is None else urls.parse(location.strip(), exchange.url)
     failure = None if location is None else refuse_redirect(target, location, exchange.redirects)
-    failure = failure or check_access(exchange.response_headers, exchange.origin, credentialed)
+    failure = failure or _check_access(exchange.headers, exchange.origin, credentialed)
     if failure is None and target is not None:
         failure = check_redirect_target(target) or _loops_from_cache(exchange, target)
     if failure is not None:
         return Verdict(False, failure)
-    readable = readable_headers(exchange.response_headers, credentialed)
-    hidden = () if readable is None else tuple(dict.fromkeys(
-        name.lower() for name, _ in exchange.response_headers
-        if name.lower() not in readable and name.lower() not in cors.NEVER_EXPOSED
-        and not cors.is_cors_header(name)
-    ))
+    readable = _readable(exchange.headers, credentialed)
+    hidden = () if readable is None else tuple(
+        name for name in exchange.headers
+        if name not in readable and name not in cors.NEVER_EXPOSED and not cors.is_cors_header(name)
+    )
     return Verdict(True, None, hidden_headers=hidden)
 
 
