@@ -1,8 +1,8 @@
 """The script mitmproxy loads: ``mitmdump -s cors_addon.py --set cors_rules=rules.yaml``.
 
-It only makes the package beside it importable and hands mitmproxy the two addons:
-the rules (which change flows) first, then the verdicts (which explain each flow as
-it leaves). The logic lives in ``mitmcors``.
+It only makes the package beside it importable and hands mitmproxy the addon: the
+rules (which change flows) and then the verdicts (which explain each flow as it
+leaves), behind one object. The logic lives in ``mitmcors``.
 """
 
 import os
@@ -10,7 +10,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mitmcors.addon import CorsRules  # noqa: E402
-from mitmcors.observer import CorsVerdicts  # noqa: E402
+from mitmcors.combined import Cors  # noqa: E402
 
-addons = [CorsRules(), CorsVerdicts()]
+addons = [Cors()]

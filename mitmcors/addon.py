@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 
-from mitmproxy import command, ctx, http
+from mitmproxy import ctx, http
 from mitmproxy.net.http import status_codes
 
 from mitmcors import cors, exposure
@@ -81,7 +81,6 @@ class CorsRules:
             fired = ", ".join(f"{name!r} {count}" for name, count in self._fired.most_common())
             logger.info("cors: rules fired: %s", fired)
 
-    @command.command("cors.reload")
     def reload(self) -> None:
         """Reload the rule files now; a broken file keeps the last good rules."""
         self._reload_keeping_last_good(_source(ctx.options.cors_rules))

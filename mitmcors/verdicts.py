@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from mitmcors import cors, headerorder, urls
 from mitmcors.cors import Fields
@@ -50,6 +51,21 @@ _INT64 = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _INTEGER = re.compile(r"[0-9]+")
 _EFFECTIVE_CONNECTION_TYPES = frozenset({"slow-2g", "2g", "3g", "4g"})
+
+
+Parse = TypeVar("Parse", bound=Callable[[Any], Any])
+
+
+def _memoized(parse: Parse) -> Parse:
+    """Remember what a header value parses to: a backend sends the same few values again
+    and again. Long values (hostile ones among them) are parsed afresh, never kept."""
+    remembered = functools.lru_cache(maxsize=1024)(parse)
+
+    @functools.wraps(parse)
+    def parsed(value: str | None) -> Any:
+        return remembered(value) if value is None or len(value) <= 256 else parse(value)
+
+    return cast(Parse, parsed)
 
 
 def is_safelisted_request_header(name: str, value: str) -> bool:
@@ -240,6 +256,7 @@ def _check_access(headers: dict[str, str], origin: str, credentialed: bool) -> F
     return None
 
 
+@_memoized
 def _mismatch_kind(allow_origin: str) -> str:
     if " " in allow_origin or "," in allow_origin:
         return "MultipleAllowOriginValues"
@@ -248,13 +265,13 @@ def _mismatch_kind(allow_origin: str) -> str:
     return "InvalidAllowOriginValue"
 
 
-def parse_allow_list(value: str | None) -> list[str] | None:
+@_memoized
+def parse_allow_list(value: str | None) -> tuple[str, ...] | None:
     """The items of a comma-separated list of tokens (empty items skipped; a missing
     header is an empty list), or None when the value is not such a list."""
     if value is None:
-        return []
-    items = [item.strip(" \t") for item in value.split(",")]
-    items = [item for item in items if item]
+        return ()
+    items = tuple(item for item in (part.strip(" \t") for part in value.split(",")) if item)
     return items if all(cors.is_token(item) for item in items) else None
 
 
@@ -281,7 +298,7 @@ def check_preflight(exchange: Exchange, credentialed: bool) -> tuple[Failure | N
     return _check_request_headers(exchange.request_headers, allowed, credentialed, urls.is_potentially_trustworthy(exchange.url))
 
 
-def _method_allowed(method: str, allowed: list[str], credentialed: bool) -> bool:
+def _method_allowed(method: str, allowed: tuple[str, ...], credentialed: bool) -> bool:
     """Case-sensitive; the safelisted methods always pass; '*' only without credentials."""
     return method in allowed or method.upper() in cors.SAFELISTED_METHODS or (
         "*" in allowed and not credentialed
@@ -368,21 +385,25 @@ def preflight_cache_seconds(fields: Fields) -> int:
     return min(max(seconds, 0), MAX_PREFLIGHT_CACHE)
 
 
-def readable_headers(fields: Fields, credentialed: bool) -> set[str] | None:
+def readable_headers(fields: Fields, credentialed: bool) -> frozenset[str] | None:
     """The response headers a page may read; None means all of them (``*``).
 
     One item that is not a token makes Chromium ignore the whole Expose-Headers list;
     empty items are skipped. Under credentials ``*`` is just a name.
     """
-    return _readable(joined_headers(fields), credentialed)
+    return _readable(exposed_names(joined_headers(fields).get("access-control-expose-headers")), credentialed)
 
 
-def _readable(headers: dict[str, str], credentialed: bool) -> set[str] | None:
-    exposed = parse_allow_list(headers.get("access-control-expose-headers")) or []
-    names = {name.lower() for name in exposed}
-    if "*" in names and not credentialed:
+@_memoized
+def exposed_names(value: str | None) -> frozenset[str]:
+    """The names Access-Control-Expose-Headers lists, lowercased; none when it does not parse."""
+    return frozenset(name.lower() for name in parse_allow_list(value) or ())
+
+
+def _readable(exposed: frozenset[str], credentialed: bool) -> frozenset[str] | None:
+    if "*" in exposed and not credentialed:
         return None
-    return names | cors.SAFELISTED_RESPONSE_HEADERS
+    return exposed | cors.SAFELISTED_RESPONSE_HEADERS
 
 
 def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
@@ -397,7 +418,7 @@ def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
         failure = check_redirect_target(target) or _loops_from_cache(exchange, target)
     if failure is not None:
         return Verdict(False, failure)
-    readable = _readable(exchange.headers, credentialed)
+    readable = _readable(exposed_names(exchange.headers.get("access-control-expose-headers")), credentialed)
     hidden = () if readable is None else tuple(
         name for name in exchange.headers
         if name not in readable and name not in cors.NEVER_EXPOSED and not cors.is_cors_header(name)

@@ -1,0 +1,55 @@
+"""The addon mitmproxy loads: the rules and the verdicts behind one object.
+
+mitmproxy's dispatch costs something for every addon on every event, so one object
+answers every hook and hands it on: the rules change a flow first, then the verdicts
+explain it as it leaves. ``CorsRules`` and ``CorsVerdicts`` stay addons of their own,
+to test or load apart.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import command, http
+
+from mitmcors.addon import CorsRules
+from mitmcors.observer import CorsVerdicts
+
+
+class Cors:
+    """``CorsRules`` then ``CorsVerdicts``, as one addon."""
+
+    def __init__(self) -> None:
+        self.rules = CorsRules()
+        self.verdicts = CorsVerdicts()
+
+    def load(self, loader) -> None:
+        self.rules.load(loader)
+        self.verdicts.load(loader)
+
+    def configure(self, updated: set[str]) -> None:
+        self.rules.configure(updated)
+        self.verdicts.configure(updated)
+
+    def running(self) -> None:
+        self.rules.running()
+        self.verdicts.running()
+
+    def done(self) -> None:
+        self.rules.done()
+        self.verdicts.done()
+
+    @command.command("cors.reload")
+    def reload(self) -> None:
+        """Reload the rule files now; a broken file keeps the last good rules."""
+        self.rules.reload()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        self.rules.request(flow)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self.rules.responseheaders(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.verdicts.response(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.verdicts.error(flow)
