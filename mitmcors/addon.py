@@ -177,7 +177,7 @@ class CorsRules:
         if unchanged and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
             return
         what = outcome.what
-        response.headers = http.Headers(_as_sent(response, outcome.fields))
+        response.headers.fields = tuple(_as_sent(response, outcome.fields))  # in place: no new Headers to build
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)

@@ -115,9 +115,10 @@ def url_origin(flow: http.HTTPFlow) -> str:
     own word (Sec-Fetch-Site: same-origin) or the address it connected to stands in for it.
     """
     request = flow.request
-    backend = url.hostport(request.scheme, request.host, request.port)
     if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-        return f"{request.scheme}://{(request.host_header or backend).lower()}"
+        host = request.host_header or url.hostport(request.scheme, request.host, request.port)
+        return f"{request.scheme}://{host.lower()}"
+    backend = url.hostport(request.scheme, request.host, request.port)
     scheme = "https" if flow.client_conn.tls_established else "http"
     host = request.host_header
     if host is None or host == backend:  # rewritten to the backend's

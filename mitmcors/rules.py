@@ -51,10 +51,13 @@ class Match:
     needs_response: bool = False  # the filter looks at the response (or may)
 
     def matches(self, target: Target) -> bool:
-        return self.matches_request(target) and (self.filter is None or bool(self.filter(target.flow)))
+        return self.matches_host(target.host) and self.matches_besides_host(target)
 
-    def matches_request(self, target: Target) -> bool:
-        """Every condition but the filter; cheap comparisons first."""
+    def matches_host(self, host: str) -> bool:
+        return self.host is None or _matches(self.host, host)
+
+    def matches_besides_host(self, target: Target, with_filter: bool = True) -> bool:
+        """Every condition but the host (and the filter, when told); cheap ones first."""
         request = target.cors
         if self.preflight is not None and self.preflight != request.preflight:
             return False
@@ -62,9 +65,9 @@ class Match:
             return False
         if self.origin is not None and not _matches(self.origin, request.origin):
             return False
-        if self.host is not None and not _matches(self.host, target.host):
+        if self.path is not None and not _matches(self.path, target.path):
             return False
-        return self.path is None or _matches(self.path, target.path)
+        return not with_filter or self.filter is None or bool(self.filter(target.flow))
 
 
 def _matches(globs: Globs, value: str | None) -> bool:
@@ -129,6 +132,9 @@ class Rule(NamedTuple):
         return f"{self.file}:{self.line}"
 
 
+HOSTS_REMEMBERED = 4096  # per rule set: hosts beyond it are worked out on every flow
+
+
 class RuleSet:
     """The active rules, indexed by literal host; the first matching rule wins."""
 
@@ -147,6 +153,7 @@ class RuleSet:
                 unindexed.append(rule)
         self._by_host = {host: tuple(rules) for host, rules in by_host.items()}
         self._unindexed = tuple(unindexed)
+        self._for_host: dict[str, tuple[Rule, ...]] = {}  # hosts seen: the rules for each
         # allow and break act on CORS requests only: without Rewrite rules, a flow
         # without Origin is none of the rules' business.
         self.acts_without_origin = any(isinstance(rule.action, Rewrite) for rule in self.rules)
@@ -157,13 +164,23 @@ class RuleSet:
     def first_match(self, target: Target, response_known: bool = True) -> Rule | None:
         """The first rule that matches; before the response is known, None as soon as a
         rule that needs the response to decide might match."""
-        for rule in self._candidates(target.host.lower()):
+        for rule in self._rules_for(target.host.lower()):
             match = rule.match
-            if not response_known and match.needs_response and match.matches_request(target):
+            if not response_known and match.needs_response and match.matches_besides_host(target, with_filter=False):
                 return None
-            if match.matches(target):
+            if match.matches_besides_host(target):
                 return rule
         return None
+
+    def _rules_for(self, host: str) -> tuple[Rule, ...]:
+        """The rules whose host condition holds for ``host``, in order: worked out once
+        per host (a lab talks to a few), so wildcard hosts cost nothing per flow."""
+        rules = self._for_host.get(host)
+        if rules is None:
+            rules = tuple(rule for rule in self._candidates(host) if rule.match.matches_host(host))
+            if len(self._for_host) < HOSTS_REMEMBERED:
+                self._for_host[host] = rules
+        return rules
 
     def _candidates(self, host: str) -> Iterable[Rule]:
         indexed = self._by_host.get(host)

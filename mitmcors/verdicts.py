@@ -400,6 +400,7 @@ def exposed_names(value: str | None) -> frozenset[str]:
     return frozenset(name.lower() for name in parse_allow_list(value) or ())
 
 
+@functools.lru_cache(maxsize=256)
 def _readable(exposed: frozenset[str], credentialed: bool) -> frozenset[str] | None:
     if "*" in exposed and not credentialed:
         return None
