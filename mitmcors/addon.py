@@ -20,7 +20,7 @@ from mitmproxy.net.http import status_codes
 from mitmcors import cors, exposure
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
 from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, fetched_url, flow_hook, printable, refuse, text_fields
-from mitmcors.rules import Rule, RuleError, RuleSet, Target, load_files
+from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class CorsRules:
         if not target.cors.preflight:
             return
         rule = self.rules.first_match(target, response_known=False)
-        outcome = rule and preflight_answer(rule.action, target.cors, fetched_url(flow))
+        outcome = rule and preflight_answer(rule.action, target.cors, _url_for(rule, flow))
         if not outcome or _would_write_unsafe(rule, flow, [], outcome.fields):
             return
         status = outcome.status or 204
@@ -164,15 +164,15 @@ class CorsRules:
         """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
             return
-        if not self.rules.acts_without_origin and "origin" not in flow.request.headers:
-            return
         target = _target(flow)
+        if target.cors.origin is None and not self.rules.acts_without_origin:
+            return
         rule = self.rules.first_match(target)
         if rule is None:
             return
         response = flow.response
         before = text_fields(response.headers)
-        outcome = response_rewrite(rule.action, target.cors, fetched_url(flow), before, response.status_code)
+        outcome = response_rewrite(rule.action, target.cors, _url_for(rule, flow), before, response.status_code)
         unchanged = outcome.fields == before or len(outcome.fields) == len(before) and not _changes(before, outcome.fields)
         if unchanged and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
             return
@@ -230,6 +230,12 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return status.st_mtime_ns, status.st_size, status.st_ino
+
+
+def _url_for(rule: Rule, flow: http.HTTPFlow) -> str:
+    """The URL the browser fetched, for the one action that names it (a break scenario
+    may redirect to it); the others are spared working it out."""
+    return fetched_url(flow) if isinstance(rule.action, Break) else ""
 
 
 def _target(flow: http.HTTPFlow) -> Target:

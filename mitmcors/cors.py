@@ -88,7 +88,8 @@ class CorsRequest:
 
     For a preflight, ``method`` and ``header_names`` are what it announces
     (Access-Control-Request-Method/-Headers), not the OPTIONS itself. The credentials
-    mode is not on the wire; a Cookie header is the one proof of it.
+    mode is not on the wire; a Cookie header is the one proof of it. ``mode`` is the
+    request's mode as Sec-Fetch-Mode says it (None from clients that do not send it).
     """
 
     origin: str | None
@@ -97,6 +98,12 @@ class CorsRequest:
     header_names: tuple[str, ...] = ()
     private_network: bool = False
     carries_cookie: bool = False
+    mode: str | None = None
+
+    @property
+    def cors_mode(self) -> bool:
+        """A request in cors mode; without Sec-Fetch-Mode (not a browser), one with Origin."""
+        return self.mode == "cors" if self.mode is not None else self.origin is not None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,16 @@ def log_only_what_is_shown() -> None:
     logging.getLogger(__package__).setLevel(level if isinstance(level, int) else logging.DEBUG)
 
 
+def flows_are_kept() -> bool:
+    """Whether a flow's mark and comment can reach anyone: mitmweb and the console UI
+    show them, and a saved capture (``-w``) keeps them; plain mitmdump drops them. When
+    mitmproxy's own addons cannot be seen (a test harness), assume they are kept."""
+    options = ctx.options
+    if "termlog_verbosity" not in options:
+        return True
+    return ctx.master.addons.get("view") is not None or bool(getattr(options, "save_stream_file", None))
+
+
 def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, http.HTTPFlow], None]:
     """Never let one odd flow take the proxy down: log the fault, leave the flow as it came.
 
@@ -91,13 +101,16 @@ def cors_request(request: http.Request) -> cors.CorsRequest:
         header_names=cors.requested_header_names(_joined(wanted, _REQUEST_HEADERS)) if preflight else (),
         private_network=preflight and (_joined(wanted, _REQUEST_PRIVATE_NETWORK) or "").lower() == "true",
         carries_cookie=b"cookie" in wanted,
+        mode=_joined(wanted, b"sec-fetch-mode"),
     )
 
 
 _REQUEST_METHOD = cors.REQUEST_METHOD.lower().encode()
 _REQUEST_HEADERS = cors.REQUEST_HEADERS.lower().encode()
 _REQUEST_PRIVATE_NETWORK = cors.REQUEST_PRIVATE_NETWORK.lower().encode()
-_CORS_REQUEST_HEADERS = frozenset({b"origin", b"cookie", _REQUEST_METHOD, _REQUEST_HEADERS, _REQUEST_PRIVATE_NETWORK})
+_CORS_REQUEST_HEADERS = frozenset({
+    b"origin", b"cookie", b"sec-fetch-mode", _REQUEST_METHOD, _REQUEST_HEADERS, _REQUEST_PRIVATE_NETWORK,
+})
 
 
 def _joined(headers: dict[bytes, list[bytes]], name: bytes) -> str | None:

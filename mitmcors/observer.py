@@ -18,8 +18,8 @@ from mitmcors import cors, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
-    CHANGED_BY, cors_request, fetched_url, flow_hook, log_only_what_is_shown, printable, readable, refuse, text_fields,
-    url_origin,
+    CHANGED_BY, cors_request, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
+    text_fields, url_origin,
 )
 from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
@@ -40,6 +40,7 @@ class CorsVerdicts:
         self._warned = 0
         self._blocked: collections.Counter[str] = collections.Counter()  # bounded by the kinds
         self._chains = RedirectChains()
+        self._flows_kept = True  # until configure() says whether a flow's comment reaches anyone
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -53,6 +54,8 @@ class CorsVerdicts:
     def configure(self, updated: set[str]) -> None:
         if "termlog_verbosity" in updated:
             log_only_what_is_shown()
+        if updated & {"termlog_verbosity", "save_stream_file"}:
+            self._flows_kept = flows_are_kept()
         if "cors_report" not in updated:
             return
         path = ctx.options.cors_report
@@ -78,9 +81,12 @@ class CorsVerdicts:
     @flow_hook
     def response(self, flow: http.HTTPFlow) -> None:
         response = flow.response
-        if response is None or not _may_concern_cors(flow.request, response.status_code):
+        if response is None:
             return
-        self._judge(flow, response.status_code, text_fields(response.headers), None)
+        seen = cors_request(flow.request)
+        if seen.origin is None and response.status_code not in verdicts.REDIRECT_STATUSES:
+            return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
+        self._judge(flow, seen, response.status_code, text_fields(response.headers), None)
 
     @flow_hook
     def error(self, flow: http.HTTPFlow) -> None:
@@ -92,7 +98,7 @@ class CorsVerdicts:
         """
         error = flow.error
         if flow.response is None and error is not None and _server_side(error):
-            self._judge(flow, 502, [], error.msg)
+            self._judge(flow, cors_request(flow.request), 502, [], error.msg)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
@@ -103,9 +109,9 @@ class CorsVerdicts:
             f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings"
         )
 
-    def _judge(self, flow: http.HTTPFlow, status: int, fields: Fields, connection_error: str | None) -> None:
-        request = flow.request
-        seen = cors_request(request)
+    def _judge(
+        self, flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, connection_error: str | None
+    ) -> None:
         chain = self._chains.find(fetched_url(flow), consume=not seen.preflight) if self._chains else None
         self._remember_redirect(flow, seen, chain, status, fields)
         exchange = _exchange(flow, seen, status, fields, chain)
@@ -114,10 +120,12 @@ class CorsVerdicts:
         verdict = verdicts.decide(exchange)
         self._count(verdict)
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
-        if not noteworthy and self._report is None:
-            return  # nothing to show or write: spare the proxy the report line
+        shown = noteworthy and (self._flows_kept or logger.isEnabledFor(logging.INFO if verdict.allowed else logging.WARNING))
+        if not shown and self._report is None:
+            return  # nobody will read the explanation: spare the proxy writing it
         entry = report_entry(flow, exchange, verdict, connection_error, chain)
-        _show(flow, entry)
+        if shown:
+            _show(flow, entry)
         if self._report is not None and not self._report.write(entry):
             self._report = None  # it said why: no more report lines, the proxying goes on
 
@@ -126,8 +134,7 @@ class CorsVerdicts:
     ) -> None:
         """Follow a cors-mode request's redirect, same-origin ones too: a chain may
         begin at the page's own origin and cross over later."""
-        request = flow.request
-        if seen.preflight or status not in verdicts.REDIRECT_STATUSES or not _cors_mode(request):
+        if seen.preflight or status not in verdicts.REDIRECT_STATUSES or not seen.cors_mode:
             return
         location = verdicts.redirect_location(status, fields)
         if location is not None:
@@ -151,27 +158,14 @@ def _server_side(error: mitmflow.Error) -> bool:
     return error.msg != mitmflow.Error.KILLED_MESSAGE and "client" not in message
 
 
-def _may_concern_cors(request: http.Request, status: int) -> bool:
-    """The first, cheap look: a request without Origin is judged by no browser, though a
-    redirect of a same-origin fetch may begin a chain that crosses origins later."""
-    return "origin" in request.headers or status in verdicts.REDIRECT_STATUSES
-
-
-def _cors_mode(request: http.Request) -> bool:
-    """A fetch in cors mode; without Sec-Fetch-Mode (not a browser), one with Origin."""
-    mode = request.headers.get("sec-fetch-mode")
-    return mode == "cors" if mode is not None else "origin" in request.headers
-
-
 def _exchange(
     flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, chain: Chain | None
 ) -> Exchange | None:
     """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
-    request = flow.request
     if seen.origin is None:
         return None
     origin = url_origin(flow)
-    if not verdicts.is_cross_origin(seen.origin, origin, request.headers.get("sec-fetch-mode")):
+    if not verdicts.is_cross_origin(seen.origin, origin, seen.mode):
         return None
     return Exchange(
         origin=seen.origin,
