@@ -71,7 +71,7 @@ class Match:
 
 
 def _matches(globs: Globs, value: str | None) -> bool:
-    return value is not None and globs.pattern.fullmatch(value) is not None
+    return value is not None and globs.matches(value)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ and the tests are parametrised over it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,10 +56,31 @@ class Key:
 
 @dataclass(frozen=True)
 class Globs:
-    """Compiled globs, plus the literal strings when there is no wildcard (for indexing)."""
+    """A field's globs. Globs without wildcards (a host, most often) are looked up in a
+    set and their pattern is compiled only if asked for: a file of 10,000 literal hosts
+    loads without compiling 10,000 regular expressions."""
 
-    pattern: re.Pattern[str]
-    literals: tuple[str, ...] | None
+    globs: tuple[str, ...]
+    ignore_case: bool
+    compiled: re.Pattern[str] | None = None  # compiled at load when some glob has a wildcard
+
+    @functools.cached_property
+    def literals(self) -> tuple[str, ...] | None:
+        """The globs lowercased when none has a wildcard (the rules index hosts by them)."""
+        return tuple(glob.lower() for glob in self.globs) if self.compiled is None else None
+
+    @functools.cached_property
+    def _exact(self) -> frozenset[str]:
+        return frozenset(self.literals or ()) if self.ignore_case else frozenset(self.globs)
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return self.compiled or compile_globs(self.globs, self.ignore_case)
+
+    def matches(self, value: str) -> bool:
+        if self.compiled is not None:
+            return self.compiled.fullmatch(value) is not None
+        return (value.lower() if self.ignore_case else value) in self._exact
 
 
 def read_section(
@@ -93,12 +115,12 @@ def _globs(ignore_case: bool, check: GlobCheck) -> Reader:
         for glob, item in text_list(node, ctx, what):
             check(glob, item, ctx, what)
             globs.append(glob)
+        if all(map(is_literal, globs)):
+            return Globs(tuple(globs), ignore_case)
         try:
-            pattern = compile_globs(globs, ignore_case)
+            return Globs(tuple(globs), ignore_case, compile_globs(globs, ignore_case))
         except ValueError as e:
             raise ctx.error(node, f"{what} has an invalid glob: {e}") from None
-        literals = tuple(glob.lower() for glob in globs) if all(map(is_literal, globs)) else None
-        return Globs(pattern, literals)
 
     return read
 
