@@ -16,6 +16,7 @@ re-enters (``(?=(?P<g>.*?RUN))(?P=g)``, as ``fnmatch.translate`` did before 3.11
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -99,5 +100,10 @@ def _class_to_regex(glob: str, body: str) -> str:
 
 def compile_globs(globs: Iterable[str], ignore_case: bool) -> re.Pattern[str]:
     """One pattern matching (with ``fullmatch``) any of the globs; it costs the sum of theirs."""
+    return _compiled(tuple(globs), ignore_case)
+
+
+@functools.lru_cache(maxsize=1024)  # rule files repeat their globs ('/api/*' rule after rule)
+def _compiled(globs: tuple[str, ...], ignore_case: bool) -> re.Pattern[str]:
     alternatives = "|".join(f"(?:{glob_to_regex(glob, f'g{i}_')})" for i, glob in enumerate(globs))
     return re.compile(alternatives, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)

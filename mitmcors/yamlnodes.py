@@ -9,6 +9,7 @@ booleans, and a repeated key is an error.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -69,14 +70,18 @@ def line_of(node: yaml.Node) -> int:
 def compose(text: str, file: str) -> yaml.Node | None:
     """The file's single document as a node tree (None when the file is empty).
 
-    Its events are read first, so that a file beyond the limits is refused before
-    anything is built; a fault is told with the rule it is in, when that is known.
+    Each event is checked before its node is built, so that a file beyond the limits is
+    refused before it costs anything; a fault is told with the rule it is in, when that
+    is known. The tree is built here rather than by ``yaml.compose``, which would parse
+    the file a second time, in one long call that holds the GIL (and stalls traffic
+    while a reload compiles in its thread).
     """
-    reading = _Reading(file)
+    reading, building = _Reading(file), _Building()
     try:
         for event in yaml.parse(text, Loader=_LOADER):
             reading.read(event)
-        return yaml.compose(text, Loader=_LOADER)
+            building.add(event)
+        return building.root
     except yaml.MarkedYAMLError as e:
         raise reading.error(e.problem_mark or e.context_mark, f"not valid YAML: {_problem(e, text)}") from None
     except yaml.reader.ReaderError as e:
@@ -218,6 +223,79 @@ class _Reading:
             self.open[-1].items += 1
         if role == "rule":
             self.rule = None
+
+
+_RESOLVER = yaml.resolver.Resolver()  # the implicit tags of yaml.SafeLoader
+_STRING, _SEQUENCE, _MAPPING = _TAG + "str", _TAG + "seq", _TAG + "map"
+
+
+def _scalar_tag(event: yaml.ScalarEvent) -> str:
+    """The tag yaml.SafeLoader gives a plain or quoted value (explicit tags are refused).
+
+    Only a plain value whose first character starts some implicit type (a number, a
+    boolean, null, ...) is worth trying those types' patterns on.
+    """
+    value, (plain, _) = event.value, event.implicit
+    if not plain or value and value[0] not in _RESOLVER.yaml_implicit_resolvers:
+        return _STRING
+    if len(value) > 64:
+        return _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)
+    return _short_scalar_tag(value, event.implicit)
+
+
+@functools.lru_cache(maxsize=4096)  # the same keys and values come back rule after rule
+def _short_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+
+
+class _Building:
+    """Builds the node tree from the parser's events, as ``yaml.compose`` does."""
+
+    def __init__(self) -> None:
+        self.root: yaml.Node | None = None
+        self.documents = 0
+        self.open: list[yaml.CollectionNode] = []
+        self.keys: list[yaml.Node | None] = []  # per open collection: a mapping's pending key
+        self.anchors: dict[str, yaml.Node] = {}
+
+    def add(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.ScalarEvent):
+            node = yaml.ScalarNode(_scalar_tag(event), event.value, event.start_mark, event.end_mark, event.style)
+            self._place(node, event.anchor)
+        elif isinstance(event, yaml.AliasEvent):
+            self._place(self.anchors[event.anchor], None)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            self._open(event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.open.pop().end_mark = event.end_mark
+            self.keys.pop()
+        elif isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise yaml.composer.ComposerError(
+                    "expected a single document in the stream", None, "but found another document", event.start_mark
+                )
+
+    def _open(self, event: yaml.CollectionStartEvent) -> None:
+        mapping = isinstance(event, yaml.MappingStartEvent)
+        kind = yaml.MappingNode if mapping else yaml.SequenceNode
+        node = kind(_MAPPING if mapping else _SEQUENCE, [], event.start_mark, None, event.flow_style)
+        self._place(node, event.anchor)
+        self.open.append(node)
+        self.keys.append(None)
+
+    def _place(self, node: yaml.Node, anchor: str | None) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = node
+        if not self.open:
+            self.root = node
+        elif isinstance(self.open[-1], yaml.SequenceNode):
+            self.open[-1].value.append(node)
+        elif self.keys[-1] is None:
+            self.keys[-1] = node
+        else:
+            self.open[-1].value.append((self.keys[-1], node))
+            self.keys[-1] = None
 
 
 def describe(node: yaml.Node) -> str:
