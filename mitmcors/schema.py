@@ -39,7 +39,7 @@ Reader = Callable[[yaml.Node, Context, str], Any]
 
 # What one file may hold, beside the limits of its YAML (yamlnodes).
 MAX_FILE_BYTES = 10 * 1024 * 1024
-MAX_RULES = 10_000
+MAX_RULES = 100_000
 MAX_SET_LINES = 100  # header lines one `set` adds
 
 

@@ -24,7 +24,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
 
 # What one file may hold: 10 KB of aliases could otherwise expand to gigabytes.
-MAX_NODES = 1_000_000  # values, aliases expanded
+MAX_NODES = 4_000_000  # values, aliases expanded: 100,000 rules of a dozen values fit
 MAX_ALIASES = 10_000
 MAX_SCALAR = 8_192  # characters in one value
 MAX_LIST_ITEMS = 100
