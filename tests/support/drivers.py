@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import pytest
 
@@ -39,6 +42,47 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CORS_REQUIRE_BROWSER"):
         pytest.fail(f"{reason} (CORS_REQUIRE_BROWSER is set)", pytrace=False)
     pytest.skip(reason)
+
+
+class OutputLines:
+    """A child process's output, read line by line in a thread (so the pipe never fills),
+    that a test can wait on."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: list[str] = []
+        self._added = threading.Condition()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._added:
+                self._lines.append(line.rstrip("\n"))
+                self._added.notify_all()
+
+    def lines(self) -> list[str]:
+        with self._added:
+            return list(self._lines)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+        """The first line's match of pattern, waiting up to timeout seconds for it."""
+
+        def first() -> re.Match[str] | None:
+            return next(filter(None, map(pattern.search, self._lines)), None)
+
+        with self._added:
+            self._added.wait_for(lambda: first() is not None, timeout)
+            return first()
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a child process, killing it if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def fetch_argument(
