@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mitmcors.engines import kinds_printing
 from support.drivers import CONSOLE_WAIT, FETCH_JS, FetchResult, fetch_argument, unavailable
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ CHROMIUM_ARGS = (
 )
 # Chromium never proxies loopback unless told to; the proxy is per context.
 PROXY_BYPASS = "<-loopback>"
-CORS_BLOCKED = "blocked by CORS policy"
 
 
 def find_chromium() -> str:
@@ -81,7 +81,8 @@ def page_fetch(
     drivers.fetch_argument), and report.
 
     After a failed fetch, poll up to console_wait seconds for Chromium's CORS
-    error, which reaches the console asynchronously.
+    error (or the network error it raised instead), which reaches the console
+    asynchronously.
     """
     page = context.new_page()
     console: list[str] = []
@@ -91,7 +92,7 @@ def page_fetch(
         raw = page.evaluate(FETCH_JS, fetch_argument(url, **request))
         if not raw["ok"]:
             deadline = time.monotonic() + console_wait
-            while not any(CORS_BLOCKED in m for m in console) and time.monotonic() < deadline:
+            while not any(kinds_printing(m, "chromium") for m in console) and time.monotonic() < deadline:
                 page.wait_for_timeout(50)
         return FetchResult.from_page(raw, console)
     finally:
