@@ -25,6 +25,7 @@ from mitmcors.cors import (
     Fields,
 )
 from mitmcors.corserrors import KINDS
+from mitmcors.engines import SAID, same_line_as
 
 Options = Mapping[str, Any]
 
@@ -242,12 +243,24 @@ SCENARIOS: dict[str, Scenario] = _build()
 
 
 def scenario_table() -> str:
-    """The README's scenario table, made from the registry."""
+    """The README's scenario table, made from the registry and what each engine prints."""
     rows = [
-        f"| `{s.name}`{_options_note(s)} | {s.chromium_says} | {s.imitates} | {s.fix} |"
+        f"| `{s.name}`{_options_note(s)} | {s.chromium_says} | {_says(s, 'firefox')} | {_says(s, 'webkit')} "
+        f"| {s.imitates} | {s.fix} |"
         for s in SCENARIOS.values()
     ]
-    return "\n".join(["| scenario | Chromium prints | the bug it imitates | the fix |", "|---|---|---|---|", *rows]) + "\n"
+    header = "| scenario | Chromium prints | Firefox prints | WebKit prints | the bug it imitates | the fix |"
+    return "\n".join([header, "|---|---|---|---|---|---|", *rows]) + "\n"
+
+
+def _says(scenario: Scenario, engine: str) -> str:
+    """An engine's line for the scenario, and the scenarios it prints that same line for."""
+    if scenario.kind is None:
+        return "(no error, as in Chromium)"
+    said = SAID[engine][scenario.kind]
+    cell = said.messages[0].short() + (f" ({said.when})" if said.when else "")
+    alike = same_line_as(scenario.kind, engine)
+    return cell + (f" **Same line as** `{'`, `'.join(map(kebab, alike))}`." if alike else "")
 
 
 def _options_note(scenario: Scenario) -> str:

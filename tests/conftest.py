@@ -1,4 +1,4 @@
-"""Shared fixtures: real loopback servers, a rule-file writer and Chromium."""
+"""Shared fixtures: real loopback servers, a rule-file writer, and the three browser engines."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from support.browser import launch_chromium, unavailable
+from support.browser import Chromium, launch_chromium, unavailable
+from support.drivers import Engine
+from support.firefox import Firefox
 from support.servers import ApiServer, PageServer
+from support.webkit import WebKit
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+ENGINES = ("chromium", "firefox", "webkit")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers here so `-m 'not browser'` works without a pytest.ini."""
-    config.addinivalue_line("markers", "browser: drives a real headless Chromium")
+    config.addinivalue_line("markers", "browser: drives a real browser (Chromium, Firefox or WebKit)")
     config.addinivalue_line("markers", "integration: runs a real mitmdump process")
 
 
@@ -63,3 +68,25 @@ def browser() -> Iterator[Browser]:
         chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def firefox() -> Iterator[Firefox]:
+    """One headless Firefox ESR for the session; tests isolate via fresh user contexts."""
+    with Firefox.launched() as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def webkit() -> Iterator[WebKit]:
+    """One Xvfb for the session; MiniBrowser restarts only when the proxy changes."""
+    with WebKit.launched() as engine:
+        yield engine
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each engine in turn; a browser is started only for the engines a run selects."""
+    if request.param == "chromium":
+        return Chromium(request.getfixturevalue("browser"))
+    return request.getfixturevalue(request.param)

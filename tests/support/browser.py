@@ -7,17 +7,16 @@ browser downloads are unavailable here; we launch Debian's /usr/bin/chromium.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
+from mitmcors.engines import kinds_printing
+from support.drivers import CONSOLE_WAIT, FETCH_JS, FetchResult, fetch_argument, unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright
@@ -34,29 +33,6 @@ CHROMIUM_ARGS = (
 )
 # Chromium never proxies loopback unless told to; the proxy is per context.
 PROXY_BYPASS = "<-loopback>"
-CORS_BLOCKED = "blocked by CORS policy"
-CONSOLE_WAIT = 2.0
-
-_FETCH_JS = """
-async ({url, init, names}) => {
-  try {
-    const response = await fetch(url, init);
-    const text = await response.text();
-    const headers = {};
-    for (const name of names) headers[name] = response.headers.get(name);
-    return {ok: true, status: response.status, text, headers, error: null};
-  } catch (e) {
-    return {ok: false, status: null, text: null, headers: {}, error: String(e)};
-  }
-}
-"""
-
-
-def unavailable(reason: str) -> None:
-    """Skip a browser test, or fail it where CORS_REQUIRE_BROWSER is set (CI)."""
-    if os.environ.get("CORS_REQUIRE_BROWSER"):
-        pytest.fail(f"{reason} (CORS_REQUIRE_BROWSER is set)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_chromium() -> str:
@@ -93,77 +69,57 @@ def proxied_context(browser: Browser, proxy_port: int, trust_proxy_certificates:
         context.close()
 
 
-@dataclass
-class FetchResult:
-    """What the page saw from one fetch() call."""
-
-    ok: bool
-    """fetch() resolved; False when it rejected (CORS block, network error)."""
-    status: int | None
-    text: str | None
-    headers: dict[str, str | None]
-    """response.headers.get(name) for each requested name, as the page sees it."""
-    error: str | None
-    console: list[str] = field(default_factory=list)
-
-    @property
-    def json(self) -> Any:
-        assert self.text is not None, f"fetch failed: {self.error}; console: {self.console}"
-        return json.loads(self.text)
-
-    @property
-    def console_text(self) -> str:
-        return "\n".join(self.console)
-
-    def describe(self) -> str:
-        """One blob for assertion messages, so a failure says what the page saw."""
-        return (
-            f"ok={self.ok} status={self.status} error={self.error!r}\n"
-            f"headers={self.headers}\nbody={self.text!r}\nconsole:\n{self.console_text}"
-        )
-
-
 def page_fetch(
     context: BrowserContext,
     page_url: str,
     url: str,
     *,
-    method: str = "GET",
-    headers: Mapping[str, str] | None = None,
-    body: str | None = None,
-    credentials: str = "same-origin",
-    read_headers: Sequence[str] = (),
     console_wait: float = CONSOLE_WAIT,
+    **request: Any,
 ) -> FetchResult:
-    """Open page_url in a new tab, run fetch(url, init) in it, and report.
+    """Open page_url in a new tab, run fetch(url, ...) in it (``request`` as for
+    drivers.fetch_argument), and report.
 
     After a failed fetch, poll up to console_wait seconds for Chromium's CORS
-    error, which reaches the console asynchronously.
+    error (or the network error it raised instead), which reaches the console
+    asynchronously.
     """
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     try:
         page.goto(page_url)
-        init: dict[str, Any] = {"method": method, "credentials": credentials}
-        if headers:
-            init["headers"] = dict(headers)
-        if body is not None:
-            init["body"] = body
-        raw = page.evaluate(
-            _FETCH_JS, {"url": url, "init": init, "names": list(read_headers)}
-        )
+        raw = page.evaluate(FETCH_JS, fetch_argument(url, **request))
         if not raw["ok"]:
             deadline = time.monotonic() + console_wait
-            while not any(CORS_BLOCKED in m for m in console) and time.monotonic() < deadline:
+            while not any(kinds_printing(m, "chromium") for m in console) and time.monotonic() < deadline:
                 page.wait_for_timeout(50)
-        return FetchResult(
-            ok=raw["ok"],
-            status=raw["status"],
-            text=raw["text"],
-            headers=raw["headers"],
-            error=raw["error"],
-            console=list(console),
-        )
+        return FetchResult.from_page(raw, console)
     finally:
         page.close()
+
+
+@dataclass
+class ChromiumSession:
+    """A Playwright context as a drivers.Session."""
+
+    context: BrowserContext
+
+    def add_cookie(self, url: str, name: str, value: str) -> None:
+        self.context.add_cookies([{"name": name, "value": value, "url": url}])
+
+    def fetch(self, page_url: str, url: str, **request: Any) -> FetchResult:
+        return page_fetch(self.context, page_url, url, **request)
+
+
+@dataclass
+class Chromium:
+    """The session's Chromium as a drivers.Engine: a fresh context per session."""
+
+    browser: Browser
+    name: str = "chromium"
+
+    @contextmanager
+    def session(self, proxy_port: int) -> Iterator[ChromiumSession]:
+        with proxied_context(self.browser, proxy_port) as context:
+            yield ChromiumSession(context)

@@ -1,4 +1,4 @@
-"""Reading outcomes: what Chromium did (page and console), and what the report predicted."""
+"""Reading outcomes: what a browser did (page and console), and what the report predicted."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from typing import Any, Protocol
 
 from mitmcors.corserrors import KINDS, VALID_VALUE
+from mitmcors.engines import ENGINES, SAID, kinds_printing, same_line_as
 
 BLOCKED = "has been blocked by CORS policy: "
 FAILED_TO_LOAD = "Failed to load resource: "
@@ -18,6 +19,7 @@ NETWORK_ERRORS = {kind.says: name for name, kind in KINDS.items() if kind.networ
 
 class Seen(Protocol):
     ok: bool
+    error: str | None
     console: list[str]
 
     def describe(self) -> str: ...
@@ -55,3 +57,30 @@ def predicted_outcome(entries: list[dict[str, Any]], credentialed: bool) -> tupl
         if chosen["verdict"] == "blocked":
             return chosen["verdict"], chosen["reason"]
     return "allowed", None
+
+
+def assert_engine_reports(result: Seen, engine: str, kind: str, **values: str) -> None:
+    """The fetch failed, and the engine's console names the kind in the engine's own words.
+
+    The first line is one of the kind's messages, with ``values`` where the message has those
+    placeholders (compared case-insensitively: engines spell header names differently); it
+    reads as no kind the engine could tell apart from this one; every later line is one of
+    the kind's follow-ups.
+    """
+    said = SAID[engine][kind]
+    assert not result.ok and result.error == ENGINES[engine].page_error, result.describe()
+    first, *rest = result.console or [""]
+    match = next(filter(None, (message.match(first) for message in said.messages)), None)
+    assert match is not None, f"{engine} did not name {kind} first:\n{result.describe()}"
+    shown = {name: match[name].casefold() for name in values if name in match.groupdict()}
+    assert shown == {name: values[name].casefold() for name in shown}, result.describe()
+    others = set(kinds_printing(first, engine)) - {kind, *same_line_as(kind, engine)}
+    assert others == set(), f"{first!r} also reads as {others}"
+    strays = [line for line in rest if not any(message.match(line) for message in said.follow_ups)]
+    assert strays == [], f"{engine} printed more than {kind}'s lines: {strays}\n{result.describe()}"
+
+
+def assert_no_cors_error(result: Seen, engine: str) -> None:
+    """No console line reads as a CORS error of the engine's."""
+    errors = [line for line in result.console if kinds_printing(line, engine)]
+    assert errors == [], result.describe()

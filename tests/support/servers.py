@@ -6,6 +6,7 @@ and can run in parallel with other services on the machine.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from support.tls import server_context
 
@@ -227,13 +228,22 @@ def _good_cors_headers(request: RecordedRequest) -> list[tuple[str, str]]:
     return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
 
 
+def page_html(query: str) -> bytes:
+    """The test page; ``?script=URL`` adds that script, for a browser that has no automation
+    protocol and is driven from inside the page (WebKit's MiniBrowser)."""
+    scripts = parse_qs(query).get("script", [])
+    tags = "".join(f'<script src="{html.escape(src)}"></script>' for src in scripts)
+    return PAGE_HTML.replace(b"</body>", tags.encode() + b"</body>")
+
+
 class _PageHandler(_BaseHandler):
     """Serves the HTML page whose origin makes the API calls cross-origin."""
 
     def do_GET(self) -> None:
         self._record()
-        if urlsplit(self.path).path == "/":
-            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
+        url = urlsplit(self.path)
+        if url.path == "/":
+            self._reply(HTTPStatus.OK, page_html(url.query), "text/html; charset=utf-8")
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
 

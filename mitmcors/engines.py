@@ -1,0 +1,246 @@
+"""What each browser engine prints for each of Chromium's CORS error kinds.
+
+The kinds are Chromium's (``corserrors.KINDS``; the break scenarios are their kebab-case
+names). Firefox and WebKit word each failure their own way, and some print one line for
+several kinds: the data says which, so a verdict can be worded for each engine and a console
+line traced back to the kinds that print it (``kinds_printing``). The texts were read off
+Debian's Firefox ESR 153 and WebKitGTK 2.50 by the end-to-end tests, which keep them honest;
+Chromium's come from corserrors. Lines are those of ``fetch()``. Pure: no mitmproxy import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from mitmcors.corserrors import KINDS, Kind
+
+# What each placeholder of a template stands for in a console line, and its default in one.
+_PLACEHOLDERS = {"url": ".+?", "origin": r"\S+", "value": ".*?", "status": r"\d+|\(null\)",
+                 "redirected": r"(?: \(redirected from '.+?'\))?"}
+_DEFAULTS = {"redirected": ""}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class Engine(NamedTuple):
+    name: str
+    title: str
+    page_error: str  # what the page's fetch() rejects with, whatever the kind
+
+
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (
+    Engine("chromium", "Chromium", "TypeError: Failed to fetch"),
+    Engine("firefox", "Firefox", "TypeError: NetworkError when attempting to fetch resource."),
+    Engine("webkit", "WebKit", "TypeError: Load failed"),
+)}
+
+
+class Message(NamedTuple):
+    """One console line as a template (``{url}``, ``{origin}``, ``{value}``, ``{status}``,
+    Chromium's ``{redirected}``), with its pattern compiled once."""
+
+    engine: str
+    prefix: str  # shared by a family of messages, e.g. Firefox's "Cross-Origin Request Blocked: ..."
+    says: str  # the part that names the fault
+    code: str | None  # Firefox's reason code, as MDN names its pages (CORSMissingAllowOrigin)
+    pattern: re.Pattern[str]
+
+    def format(self, **values: str) -> str:
+        """The whole line; placeholders not given read '…'."""
+        return _fill(self.prefix + self.says, values)
+
+    def short(self) -> str:
+        """What names the fault, with Firefox's reason code: a table cell."""
+        says = _fill(self.says, {})
+        return f"`{self.code}`: {says}" if self.code else says
+
+    def match(self, line: str) -> re.Match[str] | None:
+        """The line's values by placeholder name, if this message is the line."""
+        return self.pattern.fullmatch(line)
+
+
+class Said(NamedTuple):
+    """What one engine prints for one kind: one line that names the fault (the first of
+    ``messages``, or another where ``when`` says), then any of ``follow_ups``."""
+
+    kind: str
+    engine: str
+    messages: tuple[Message, ...]
+    follow_ups: tuple[Message, ...] = ()
+    when: str = ""
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), _DEFAULTS.get(m.group(1), "…")), template)
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, ...
+    return re.compile("".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_PLACEHOLDERS[part]})" for i, part in enumerate(parts)
+    ))
+
+
+def _message(engine: str, says: str, prefix: str = "", code: str | None = None) -> Message:
+    return Message(engine, prefix, says, code, _compile(prefix + says))
+
+
+# Chromium: corserrors' texts behind its own prefix (which names the chain's first URL after a
+# redirect); a network error shows only as net::ERR_*.
+CHROMIUM_BLOCKED = "Access to fetch at '{url}'{redirected} from origin '{origin}' has been blocked by CORS policy: "
+CHROMIUM_FAILED = "Failed to load resource: "
+_CHROMIUM_NET_FAILED = _message("chromium", "net::ERR_FAILED", CHROMIUM_FAILED)
+
+
+def _chromium(kind: Kind) -> Said:
+    if kind.network_error:
+        return Said(kind.name, "chromium", (_message("chromium", kind.says, CHROMIUM_FAILED),))
+    return Said(kind.name, "chromium", (_message("chromium", kind.says, CHROMIUM_BLOCKED),), (_CHROMIUM_NET_FAILED,))
+
+
+# Firefox: a reason code per text (dom/locales security.properties), behind one prefix that
+# names the URL (a redirect's target, where it got that far).
+FIREFOX_BLOCKED = "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at {url}. "
+
+
+def _firefox(code: str, reason: str, status: bool = False, url: str = "{url}") -> Message:
+    says = f"(Reason: {reason})." + (" Status code: {status}." if status else "")
+    return _message("firefox", says, FIREFOX_BLOCKED.replace("{url}", url), code)
+
+
+FIREFOX: dict[str, Message] = {message.code or "": message for message in (
+    _firefox("CORSMissingAllowOrigin", "CORS header ‘Access-Control-Allow-Origin’ missing", status=True),
+    _firefox("CORSAllowOriginNotMatchingOrigin", "CORS header ‘Access-Control-Allow-Origin’ does not match ‘{value}’"),
+    _firefox("CORSMultipleAllowOriginNotAllowed", "Multiple CORS header ‘Access-Control-Allow-Origin’ not allowed"),
+    # The one message that quotes the URL.
+    _firefox("CORSNotSupportingCredentials",
+             "Credential is not supported if the CORS header ‘Access-Control-Allow-Origin’ is ‘*’", url="‘{url}’"),
+    _firefox("CORSMissingAllowCredentials", "expected ‘true’ in CORS header ‘Access-Control-Allow-Credentials’"),
+    _firefox("CORSPreflightDidNotSucceed", "CORS preflight response did not succeed", status=True),
+    _firefox("CORSExternalRedirectNotAllowed", "CORS request external redirect not allowed"),
+    _firefox("CORSMethodNotFound", "Did not find method in CORS header ‘Access-Control-Allow-Methods’"),
+    _firefox("CORSMissingAllowHeaderFromPreflight",
+             "header ‘{value}’ is not allowed according to header ‘Access-Control-Allow-Headers’ from CORS preflight response"),
+    _firefox("CORSInvalidAllowMethod", "invalid token ‘{value}’ in CORS header ‘Access-Control-Allow-Methods’"),
+    _firefox("CORSInvalidAllowHeader", "invalid token ‘{value}’ in CORS header ‘Access-Control-Allow-Headers’"),
+    _firefox("CORSRequestNotHttp", "CORS request not http"),  # lowercase, unlike MDN's title
+    _firefox("CORSDidNotSucceed", "CORS request did not succeed", status=True),
+)}
+_FIREFOX_FILE = _message("firefox", "Security Error: Content at {url} may not load or link to {value}.")
+
+# WebKit: no prefix and no codes; "Fetch API cannot load" follows nearly every failure.
+WEBKIT: dict[str, Message] = {name: _message("webkit", says) for name, says in {
+    "origin": "Origin {origin} is not allowed by Access-Control-Allow-Origin. Status code: {status}",
+    "multiple": "Access-Control-Allow-Origin cannot contain more than one origin.",
+    "wildcard": "Cannot use wildcard in Access-Control-Allow-Origin when credentials flag is true.",
+    "credentials": 'Credentials flag is true, but Access-Control-Allow-Credentials is not "true".',
+    "preflight": "Preflight response is not successful. Status code: {status}",
+    "method": "Method {value} is not allowed by Access-Control-Allow-Methods.",
+    "header": "Request header field {value} is not allowed by Access-Control-Allow-Headers.",
+    "methods": "Header Access-Control-Allow-Methods has an invalid value: {value}",
+    "headers": "Header Access-Control-Allow-Headers has an invalid value: {value}",
+    "redirect-credentials": "Cross-origin redirection to {url} denied by Cross-Origin Resource Sharing policy: "
+                            "redirection URL {value} has credentials",
+    "redirect-scheme": "Cross-origin redirection to {url} denied by Cross-Origin Resource Sharing policy: "
+                       "not allowed to follow a cross-origin CORS redirection with non CORS scheme",
+    "ftp": "FTP URLs are disabled",
+    "redirects": "Load cannot follow more than 20 redirections",
+    "port": "Not allowed to use restricted network port {value}: {url}",
+    "cannot-load": "Fetch API cannot load {url} due to access control checks.",
+}.items()}
+
+# Kind -> (Firefox's, WebKit's) names of the messages that may name it, first the one its break
+# scenario shows. A preflight twin ("Preflight" + an origin kind) prints what its kind prints.
+_ORIGIN_KINDS = {
+    "MissingAllowOriginHeader": (("CORSMissingAllowOrigin",), ("origin",)),
+    "AllowOriginMismatch": (("CORSAllowOriginNotMatchingOrigin",), ("origin",)),
+    "MultipleAllowOriginValues": (("CORSMultipleAllowOriginNotAllowed", "CORSAllowOriginNotMatchingOrigin"), ("multiple",)),
+    "InvalidAllowOriginValue": (("CORSAllowOriginNotMatchingOrigin",), ("origin",)),
+    "WildcardOriginNotAllowed": (("CORSNotSupportingCredentials",), ("wildcard",)),
+    "InvalidAllowCredentials": (("CORSMissingAllowCredentials",), ("credentials",)),
+}
+_OTHER_KINDS = {
+    "PreflightInvalidStatus": (("CORSPreflightDidNotSucceed",), ("preflight",)),
+    "PreflightDisallowedRedirect": (("CORSExternalRedirectNotAllowed",), ("preflight",)),
+    "MethodDisallowedByPreflightResponse": (("CORSMethodNotFound",), ("method",)),
+    "HeaderDisallowedByPreflightResponse": (("CORSMissingAllowHeaderFromPreflight",), ("header",)),
+    "InvalidAllowMethodsPreflightResponse": (("CORSInvalidAllowMethod",), ("methods",)),
+    "InvalidAllowHeadersPreflightResponse": (("CORSInvalidAllowHeader",), ("headers",)),
+    "RedirectContainsCredentials": (("CORSDidNotSucceed",), ("redirect-credentials",)),
+    "CorsDisabledScheme": (("CORSRequestNotHttp",), ("redirect-scheme", "ftp")),
+    "TooManyRedirects": (("CORSDidNotSucceed",), ("redirects",)),
+    "InvalidRedirect": (("CORSDidNotSucceed",), ("redirect-scheme",)),
+    "UnsafeRedirect": (("CORSDidNotSucceed", "CORSRequestNotHttp", "file"), ("redirect-scheme",)),
+    "UnknownUrlScheme": (("CORSDidNotSucceed",), ("redirect-scheme",)),
+    "UnsafePort": (("CORSDidNotSucceed",), ("port",)),
+}
+_WHEN = {  # which of several messages a response gets, for those kinds that have several
+    ("firefox", "MultipleAllowOriginValues"):
+        "for two header lines; one line listing several origins gets `CORSAllowOriginNotMatchingOrigin`",
+    ("firefox", "UnsafeRedirect"): "for data:; about: gets `CORSRequestNotHttp`, file: a security error",
+    ("webkit", "CorsDisabledScheme"): "for mailto: and the like; ftp: gets 'FTP URLs are disabled'",
+}
+# The generic line Firefox adds after a failed preflight or redirect; after a preflight's
+# redirect, the line between names the status or, if the redirect left the origin, a mismatch.
+_FIREFOX_FOLLOW_UPS = {
+    "PreflightDisallowedRedirect": ("CORSPreflightDidNotSucceed", "CORSAllowOriginNotMatchingOrigin", "CORSDidNotSucceed"),
+}
+
+
+def _firefox_said(kind: str, names: tuple[str, ...], preflight_or_redirect: bool) -> Said:
+    messages = tuple(_FIREFOX_FILE if name == "file" else FIREFOX[name] for name in names)
+    follow_ups = _FIREFOX_FOLLOW_UPS.get(kind, ("CORSDidNotSucceed",) if preflight_or_redirect else ())
+    return Said(kind, "firefox", messages, tuple(FIREFOX[name] for name in follow_ups),
+                _WHEN.get(("firefox", kind), ""))
+
+
+def _webkit_said(kind: str, names: tuple[str, ...]) -> Said:
+    return Said(kind, "webkit", tuple(WEBKIT[name] for name in names), (WEBKIT["cannot-load"],),
+                _WHEN.get(("webkit", kind), ""))
+
+
+def _build() -> dict[str, dict[str, Said]]:
+    kinds = {**_ORIGIN_KINDS, **{"Preflight" + kind: names for kind, names in _ORIGIN_KINDS.items()}, **_OTHER_KINDS}
+    return {
+        "chromium": {name: _chromium(kind) for name, kind in KINDS.items()},
+        "firefox": {kind: _firefox_said(kind, names, kind not in _ORIGIN_KINDS) for kind, (names, _) in kinds.items()},
+        "webkit": {kind: _webkit_said(kind, names) for kind, (_, names) in kinds.items()},
+    }
+
+
+SAID: dict[str, dict[str, Said]] = _build()
+"""SAID[engine][kind]: what that engine prints for that kind."""
+
+
+def _printers(engine: str) -> dict[str, tuple[Message, tuple[str, ...]]]:
+    """Each distinct message of an engine, by its template, with the kinds that print it."""
+    index: dict[str, tuple[Message, tuple[str, ...]]] = {}
+    for said in SAID[engine].values():
+        for message in said.messages:
+            known, kinds = index.get(message.pattern.pattern, (message, ()))
+            index[message.pattern.pattern] = (known, (*kinds, said.kind))
+    return index
+
+
+_PRINTERS = {engine: _printers(engine) for engine in ENGINES}
+
+
+def kinds_printing(line: str, engine: str) -> tuple[str, ...]:
+    """The kinds whose fault an engine names with this console line (not a follow-up).
+
+    >>> kinds_printing("Access-Control-Allow-Origin cannot contain more than one origin.", "webkit")
+    ('MultipleAllowOriginValues', 'PreflightMultipleAllowOriginValues')
+    """
+    return _unique(kind for message, kinds in _PRINTERS[engine].values() if message.match(line) for kind in kinds)
+
+
+def same_line_as(kind: str, engine: str) -> tuple[str, ...]:
+    """The other kinds an engine names with a line this kind may print: it cannot tell them apart."""
+    shared = _unique(printer for message in SAID[engine][kind].messages
+                     for printer in _PRINTERS[engine][message.pattern.pattern][1])
+    return tuple(other for other in shared if other != kind)
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

@@ -1,0 +1,82 @@
+"""What each engine prints per kind: complete, unambiguous, and traceable back from a real line."""
+
+from __future__ import annotations
+
+import pytest
+
+from mitmcors.corserrors import KINDS
+from mitmcors.engines import ENGINES, FIREFOX, SAID, kinds_printing, same_line_as
+
+VALUES = {"url": "http://127.0.0.1:8001/plain/x", "origin": "http://127.0.0.1:8000", "value": "PUT", "status": "204"}
+MDN_CODES = {
+    "CORSMissingAllowOrigin", "CORSNotSupportingCredentials", "CORSAllowOriginNotMatchingOrigin",
+    "CORSMultipleAllowOriginNotAllowed", "CORSMissingAllowCredentials", "CORSPreflightDidNotSucceed",
+    "CORSExternalRedirectNotAllowed", "CORSMethodNotFound", "CORSMissingAllowHeaderFromPreflight",
+    "CORSInvalidAllowMethod", "CORSInvalidAllowHeader", "CORSRequestNotHttp", "CORSDidNotSucceed",
+}
+SAIDS = [said for engine in SAID.values() for said in engine.values()]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_kind_has_what_each_engine_prints(engine):
+    assert set(SAID[engine]) == set(KINDS)
+
+
+def test_firefox_messages_carry_mdns_reason_codes():
+    assert set(FIREFOX) == MDN_CODES
+
+
+@pytest.mark.parametrize("said", SAIDS, ids=lambda said: f"{said.engine}-{said.kind}")
+def test_each_line_reads_back_as_its_kind_and_only_those_it_shares_the_line_with(said):
+    for message in said.messages:
+        line = message.format(**VALUES)
+        kinds = kinds_printing(line, said.engine)
+        assert said.kind in kinds, line
+        assert set(kinds) - {said.kind} <= set(same_line_as(said.kind, said.engine)), line
+
+
+# Lines as the browsers printed them (tests/e2e), and every kind each may stand for.
+REAL_LINES = [
+    ("firefox", "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at "
+                "http://127.0.0.1:40000/plain/a. (Reason: CORS header ‘Access-Control-Allow-Origin’ missing). Status code: 200.",
+     ("MissingAllowOriginHeader", "PreflightMissingAllowOriginHeader")),
+    ("firefox", "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at "
+                "‘http://127.0.0.1:40000/plain/a’. (Reason: Credential is not supported if the CORS header "
+                "‘Access-Control-Allow-Origin’ is ‘*’).",
+     ("WildcardOriginNotAllowed", "PreflightWildcardOriginNotAllowed")),
+    ("firefox", "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at "
+                "http://127.0.0.1:40000/plain/a. (Reason: invalid token ‘GET POST PUT’ in CORS header ‘Access-Control-Allow-Methods’).",
+     ("InvalidAllowMethodsPreflightResponse",)),
+    ("firefox", "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at "
+                "ftp://127.0.0.1/x. (Reason: CORS request not http).", ("CorsDisabledScheme", "UnsafeRedirect")),
+    ("webkit", "Origin http://127.0.0.1:40001 is not allowed by Access-Control-Allow-Origin. Status code: 200",
+     ("MissingAllowOriginHeader", "AllowOriginMismatch", "InvalidAllowOriginValue", "PreflightMissingAllowOriginHeader",
+      "PreflightAllowOriginMismatch", "PreflightInvalidAllowOriginValue")),
+    ("webkit", "Preflight response is not successful. Status code: 301", ("PreflightInvalidStatus", "PreflightDisallowedRedirect")),
+    ("webkit", "Request header field X-Test is not allowed by Access-Control-Allow-Headers.", ("HeaderDisallowedByPreflightResponse",)),
+    ("webkit", "Not allowed to use restricted network port 1: http://127.0.0.1:1/x", ("UnsafePort",)),
+    ("chromium", "Access to fetch at 'ftp://127.0.0.1/x' (redirected from 'http://127.0.0.1:40000/a') from origin "
+                 "'http://127.0.0.1:40001' has been blocked by CORS policy: Cross origin requests are only supported for "
+                 "protocol schemes: chrome, chrome-experimental-site-token-provider, chrome-extension, chrome-untrusted, "
+                 "data, http, https, isolated-app.", ("CorsDisabledScheme",)),
+    ("chromium", "Failed to load resource: net::ERR_TOO_MANY_REDIRECTS", ("TooManyRedirects",)),
+    ("webkit", "Fetch API cannot load http://127.0.0.1:40000/plain/a due to access control checks.", ()),
+]
+
+
+@pytest.mark.parametrize("engine, line, kinds", REAL_LINES)
+def test_a_pasted_console_line_names_its_kinds(engine, line, kinds):
+    assert kinds_printing(line, engine) == kinds
+
+
+def test_a_line_gives_up_its_values():
+    message = SAID["webkit"]["MethodDisallowedByPreflightResponse"].messages[0]
+    match = message.match("Method PUT is not allowed by Access-Control-Allow-Methods.")
+    assert match is not None and match["value"] == "PUT"
+
+
+def test_formatting_leaves_unknown_values_as_an_ellipsis():
+    message = SAID["firefox"]["MissingAllowOriginHeader"].messages[0]
+    assert message.format(url="http://a.test/x") == (
+        "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://a.test/x. "
+        "(Reason: CORS header ‘Access-Control-Allow-Origin’ missing). Status code: ….")
