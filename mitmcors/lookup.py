@@ -70,8 +70,8 @@ class Explanation:
             lines.append(f"{title} prints this same line for {len(self.candidates)} kinds; "
                          "each rule below reproduces one of them.")
         if self.url is None:
-            lines.append("The line names no URL: the rule matches every flow"
-                         + (" from its origin" if self.origin else "") + "; narrow it to the failing request.")
+            lines.append("The line names no URL, so the rule matches any host and path"
+                         + (" (only its origin)" if self.origin else "") + ": add the failing request's to its match.")
         for candidate in self.candidates:
             scenario = candidate.scenario or "none (no break scenario reproduces this kind)"
             lines += ["", f"{candidate.kind}: scenario {scenario}", f"  server-side fix: {candidate.fix}"]
@@ -139,6 +139,8 @@ def _candidate(kind: str, values: dict[str, str], match: dict[str, str]) -> Cand
     scenario = _SCENARIO_BY_KIND.get(kind)
     if scenario is None:
         return Candidate(kind, None, None, fix)
+    if kind == "MethodDisallowedByPreflightResponse" and values.get("value"):
+        match = {**match, "method": values["value"]}  # the scenario has no option for it; the match narrows
     return Candidate(kind, scenario.name, _rule(kind, scenario, _options(scenario, values), match), fix)
 
 
@@ -156,9 +158,9 @@ def _options(scenario: Scenario, values: dict[str, str]) -> dict[str, str | int]
 
 
 def _rule(kind: str, scenario: Scenario, options: dict[str, str | int], match: dict[str, str]) -> str:
-    """A rule file that loads; an option the schema refuses (a 301 for an invalid status) is left out."""
-    for tried in (options, {}):
-        text = _rule_text(kind, scenario.name, tried, match)
+    """A rule file that loads: what the schema refuses (a 301 for an invalid status) is left out."""
+    for tried_options, tried_match in ((options, match), ({}, match), ({}, {})):
+        text = _rule_text(kind, scenario.name, tried_options, tried_match)
         try:
             parse_rules(text)
         except RuleError:
@@ -168,7 +170,7 @@ def _rule(kind: str, scenario: Scenario, options: dict[str, str | int], match: d
 
 
 def _rule_text(kind: str, scenario: str, options: dict[str, str | int], match: dict[str, str]) -> str:
-    where = match.get("host") or match.get("origin") or "every flow"
+    where = match.get("host") or match.get("origin") or "any host"
     rows = ["rules:", f"  - name: {_scalar(f'reproduce {kind} on {where}')}"]
     if match:
         rows.append("    match: {" + ", ".join(f"{key}: {_scalar(value)}" for key, value in match.items()) + "}")
