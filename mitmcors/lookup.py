@@ -25,6 +25,7 @@ UNKNOWN = "not a CORS console line I know"
 # Where a pasted line may really start: DevTools and Web Inspector put a source or a level first.
 _STARTS = ("Access to ", "Cross-Origin Request Blocked:", "Failed to load resource:")
 _WEBKIT_LEVEL = re.compile(r"^\[(?:Error|Warning|Log)\]\s*")
+_LEARN_MORE = " [Learn More]"  # the link after Firefox's line, copied with it
 # What Chromium adds to, or leaves out of, the line for an XMLHttpRequest.
 _XHR_CREDENTIALS = (" The credentials mode of requests initiated by the XMLHttpRequest is controlled by the "
                     "withCredentials attribute.")
@@ -80,28 +81,37 @@ class Explanation:
         return "\n".join(lines)
 
 
-def explain(line: str) -> Explanation:
-    """What a pasted console line says, and how to reproduce it.
+def explain(pasted: str) -> Explanation:
+    """What a pasted console line says, and how to reproduce it. Of several lines (a line and
+    its follow-ups, pasted together), the first that names a fault.
 
     >>> explain("Method PUT is not allowed by Access-Control-Allow-Methods.").candidates[0].scenario
     'method-disallowed-by-preflight-response'
     """
-    pasted = " ".join(line.split())
-    for candidate_line in _readings(pasted):
+    rows = [" ".join(row.split()) for row in pasted.splitlines() if row.strip()]
+    explanations = [_explain_line(row) for row in rows]
+    return (next((e for e in explanations if e.recognised), None)
+            or next((e for e in explanations if e.follow_up), None)
+            or Explanation(" ".join(pasted.split()), None))
+
+
+def _explain_line(line: str) -> Explanation:
+    readings = _readings(line)
+    for reading in readings:
         for engine in ENGINES:
-            kinds = kinds_printing(candidate_line, engine)
+            kinds = kinds_printing(reading, engine)
             if kinds:
-                return _explained(pasted, candidate_line, engine, kinds)
-    for engine, said in SAID.items():
-        if any(message.match(reading) for reading in _readings(pasted) for kind in said.values()
-               for message in kind.follow_ups):
-            return Explanation(pasted, engine, follow_up=True)
-    return Explanation(pasted, None)
+                return _explained(line, reading, engine, kinds)
+    for engine, saids in SAID.items():
+        if any(message.match(reading) for reading in readings for said in saids.values()
+               for message in said.follow_ups):
+            return Explanation(line, engine, follow_up=True)
+    return Explanation(line, None)
 
 
 def _readings(line: str) -> list[str]:
     """The line as pasted, without what a console puts before it, and as fetch() words it."""
-    line = _WEBKIT_LEVEL.sub("", line)
+    line = _WEBKIT_LEVEL.sub("", line).removesuffix(_LEARN_MORE)
     starts = [line.find(start) for start in _STARTS if line.find(start) > 0]
     if starts:
         line = line[min(starts):]

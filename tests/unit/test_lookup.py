@@ -240,3 +240,14 @@ def test_the_installed_script_explains_its_arguments():
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert "preflight-invalid-status" in run.stdout and "preflight-disallowed-redirect" in run.stdout
+
+
+def test_a_line_copied_with_its_console_decorations_and_follow_ups_is_still_known():
+    pasted = ("index.html:1 " + CHROMIUM + "No 'Access-Control-Allow-Origin' header is present on the requested resource.\n"
+              "index.html:1 Failed to load resource: net::ERR_FAILED\n")
+    assert [c.scenario for c in explain(pasted).candidates] == ["missing-allow-origin-header"]
+    firefox = FIREFOX + "(Reason: CORS request external redirect not allowed). [Learn More]"
+    assert [c.scenario for c in explain(firefox).candidates] == ["preflight-disallowed-redirect"]
+    webkit = ("[Error] Fetch API cannot load http://127.0.0.1:40000/plain/a due to access control checks.\n"
+              "[Error] Method PUT is not allowed by Access-Control-Allow-Methods.")
+    assert [c.scenario for c in explain(webkit).candidates] == ["method-disallowed-by-preflight-response"]
