@@ -29,6 +29,7 @@ _LEARN_MORE = " [Learn More]"  # the link after Firefox's line, copied with it
 # What Chromium adds to, or leaves out of, the line for an XMLHttpRequest.
 _XHR_CREDENTIALS = (" The credentials mode of requests initiated by the XMLHttpRequest is controlled by the "
                     "withCredentials attribute.")
+_LIST = re.compile(r"[,\s]")  # an Allow-Origin value listing several origins
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 _SCENARIO_BY_KIND = {scenario.kind: scenario for scenario in SCENARIOS.values() if scenario.kind}
 
@@ -129,7 +130,7 @@ def _explained(pasted: str, line: str, engine: str, kinds: tuple[str, ...]) -> E
     )
     url, origin = values.get("url"), values.get("origin")
     match = _match(url, origin)
-    candidates = tuple(_candidate(kind, values, match) for kind in kinds)
+    candidates = tuple(_candidate(kind, values, match, message.code) for kind in kinds)
     return Explanation(pasted, engine, message.code, url, origin, candidates)
 
 
@@ -143,7 +144,7 @@ def _match(url: str | None, origin: str | None) -> dict[str, str]:
     return {"origin": origin} if origin and not _GLOB_CHARACTERS.search(origin) else {}
 
 
-def _candidate(kind: str, values: dict[str, str], match: dict[str, str]) -> Candidate:
+def _candidate(kind: str, values: dict[str, str], match: dict[str, str], code: str | None) -> Candidate:
     value = values.get("value") or (values.get("status") if kind == "PreflightInvalidStatus" else None) or "…"
     fix = KINDS[kind].fix_for(value, values.get("origin") or "<origin>")
     scenario = _SCENARIO_BY_KIND.get(kind)
@@ -151,15 +152,17 @@ def _candidate(kind: str, values: dict[str, str], match: dict[str, str]) -> Cand
         return Candidate(kind, None, None, fix)
     if kind == "MethodDisallowedByPreflightResponse" and values.get("value"):
         match = {**match, "method": values["value"]}  # the scenario has no option for it; the match narrows
-    return Candidate(kind, scenario.name, _rule(kind, scenario, _options(scenario, values), match), fix)
+    return Candidate(kind, scenario.name, _rule(kind, scenario, _options(scenario, values, code), match), fix)
 
 
-def _options(scenario: Scenario, values: dict[str, str]) -> dict[str, str | int]:
+def _options(scenario: Scenario, values: dict[str, str], code: str | None) -> dict[str, str | int]:
     """The scenario's options the line gives a value for."""
     value, status = values.get("value"), values.get("status")
     given: dict[str, str | int] = {}
     if "origin" in scenario.options and value and scenario.kind and scenario.kind.endswith("AllowOriginMismatch"):
         given["origin"] = value
+    if "form" in scenario.options and code == "CORSAllowOriginNotMatchingOrigin" and value and _LIST.search(value):
+        given["form"] = "one-line"  # Firefox names two header lines otherwise
     if "header" in scenario.options and value:
         given["header"] = value
     if "status" in scenario.options and status and status.isdigit():

@@ -152,6 +152,13 @@ def test_an_option_the_scenario_refuses_is_left_out():
     assert rule_of(redirect.rule)["break"] == {"scenario": "preflight-disallowed-redirect", "status": 301}
 
 
+def test_firefox_mismatch_listing_several_origins_is_one_header_line():
+    line = FIREFOX + "(Reason: CORS header ‘Access-Control-Allow-Origin’ does not match ‘http://a.test, http://b.test’)."
+    by_scenario = {c.scenario: rule_of(c.rule) for c in explain(line).candidates}
+    assert options_of(by_scenario["multiple-allow-origin-values"]) == {"form": "one-line"}
+    assert options_of(by_scenario["allow-origin-mismatch"]) == {"origin": "http://a.test, http://b.test"}
+
+
 def test_a_line_without_a_url_says_the_rule_matches_any_host():
     text = explain("Cannot use wildcard in Access-Control-Allow-Origin when credentials flag is true.").text()
     assert "names no URL" in text
