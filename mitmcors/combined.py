@@ -8,10 +8,16 @@ to test or load apart.
 
 from __future__ import annotations
 
+import logging
+
 from mitmproxy import command, http
 
+from mitmcors import lookup
 from mitmcors.addon import CorsRules
 from mitmcors.observer import CorsVerdicts
+
+
+logger = logging.getLogger(__name__)
 
 
 class Cors:
@@ -41,6 +47,14 @@ class Cors:
     def reload(self) -> None:
         """Reload the rule files now; a broken file keeps the last good rules."""
         self.rules.reload()
+
+    @command.command("cors.explain")
+    def explain(self, line: str) -> str:
+        """Name the CORS failure a pasted console line (Chromium, Firefox or WebKit) reports,
+        the break scenarios that reproduce it, a ready rule and the server-side fix."""
+        text = lookup.explain(line).text()
+        logger.info("cors: %s", text)
+        return text
 
     def request(self, flow: http.HTTPFlow) -> None:
         self.rules.request(flow)
