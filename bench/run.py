@@ -1,0 +1,509 @@
+"""What the addon costs a proxy, against bare mitmdump in the same run (issue #9).
+
+    .venv/bin/python bench/run.py                      # the full run: about 4 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick              # every part for a moment: a smoke run
+    .venv/bin/python bench/run.py --output out.json    # results elsewhere than bench/results.json
+
+Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
+bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
+the same, the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
+generated rules (the matching rule last, after ten wildcard-host rules every flow must
+try), and bare and 1,000 rules again in reverse mode. Then, for several rounds, keep-alive
+clients load each configuration in turn (round-robin, so that whatever else the machine
+does falls on all of them alike) with cross-origin GETs, GETs without Origin, or a mix of
+preflights and the PUTs they announce; each configuration's median is compared with its
+baseline from the same rounds.
+
+Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
+warm-up; the longest gap a steady client sees while the 10,000-rule file is rewritten;
+and, in a fresh interpreter per rule count, the time to load the rules and the per-flow
+decision (``inprocess.py``). Prints a table of everything with the issue's targets, and
+writes it all as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests")]
+
+from support.servers import MitmdumpProcess, find_mitmdump, free_port, mitmdump_command  # noqa: E402
+from workload import (  # noqa: E402
+    ORIGIN, Backend, Sample, SteadyClient, drive, fixed_headers_rule, modify_headers_args, requests, rule_files, rule_texts,
+)
+
+DEFAULT_OUTPUT = REPO / "bench" / "results.json"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BIG_STARTUP_TIMEOUT = 180.0  # seconds for a mitmdump loading 100,000 rules before it listens
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    seconds: float  # measured per configuration and round
+    warm_up: float  # not counted, before each measurement
+    connections: int
+    rules: tuple[int, int, int]  # the "1,000", "10,000" and "100,000" of the issue
+    decision_rules: tuple[int, ...]
+    warm_up_requests: int  # before reading each mitmdump's memory
+    reloads: int
+    quiet_seconds: float  # the steady client's window without reloads
+    per_file: int  # rules in one file, at most
+    flows: int  # per repeat of the in-process decision
+    repeats: int
+    loads: int  # the best of how many loads (one only for the largest count)
+    interpreter_per_count: bool  # or one for all the counts, to spare a smoke run the start-ups
+
+
+FULL = Settings(
+    rounds=5, seconds=1.5, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
+    decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=2.0,
+    per_file=10_000, flows=1_000, repeats=5, loads=3, interpreter_per_count=True,
+)
+QUICK = Settings(
+    rounds=1, seconds=0.3, warm_up=0.1, connections=2, rules=(20, 50, 100),
+    decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
+    per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
+)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One mitmdump command line."""
+
+    name: str
+    addon: bool
+    rules: Sequence[Path] = ()
+    args: Sequence[str] = ()
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    ratio: float
+    strict: bool = False  # more than, not at least
+
+    def met(self, ratio: float) -> bool:
+        return ratio > self.ratio if self.strict else ratio >= self.ratio
+
+    def __str__(self) -> str:
+        return f"{'>' if self.strict else '≥'} {self.ratio:.2f}"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A mitmdump command line under one kind of request; compared with ``baseline``."""
+
+    name: str
+    proxy: str
+    requests: str  # workload.requests kind
+    rules_act: bool  # whether the proxy adds CORS headers (or answers preflights) here
+    baseline: str | None = None
+    target: Target | None = None
+
+    @property
+    def per_second(self) -> str:
+        """What is compared: preflights for the preflight mix, all responses otherwise."""
+        return "preflights" if self.requests == "preflight" else "requests"
+
+
+def proxies(settings: Settings, folder: Path, backend_port: int) -> list[Proxy]:
+    small, large, huge = settings.rules
+    reverse = ["--mode", f"reverse:http://127.0.0.1:{backend_port}"]
+
+    def files(count: int) -> list[Path]:
+        subfolder = folder / str(count)
+        subfolder.mkdir()
+        return rule_files(count, subfolder, settings.per_file)
+
+    small_files = files(small)
+    return [
+        Proxy("bare", addon=False),
+        Proxy("modify-headers", addon=False, args=modify_headers_args()),
+        Proxy("fixed-rule", addon=True, rules=[fixed_headers_rule(folder)]),
+        Proxy("observe", addon=True),
+        Proxy("small", addon=True, rules=small_files),
+        Proxy("large", addon=True, rules=files(large)),
+        Proxy("bare-reverse", addon=False, args=reverse, reverse=True),
+        Proxy("small-reverse", addon=True, rules=small_files, args=reverse, reverse=True),
+        Proxy("huge", addon=True, rules=files(huge)),  # for its memory only
+    ]
+
+
+def configurations(settings: Settings) -> list[Configuration]:
+    small, large, _ = settings.rules
+    return [
+        Configuration("bare", "bare", "cors", rules_act=False),
+        Configuration("--modify-headers, 2 fixed headers", "modify-headers", "cors", True, "bare"),
+        Configuration("addon, 1 rule setting them", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
+                      Target(1.0)),
+        Configuration("addon, observe mode (no rules)", "observe", "cors", False, "bare"),
+        Configuration(f"addon, {small:,} rules", "small", "cors", True, "bare", Target(0.95)),
+        Configuration(f"addon, {large:,} rules", "large", "cors", True, "bare", Target(0.93)),
+        Configuration("bare, no Origin", "bare", "plain", False),
+        Configuration(f"addon, {small:,} rules, no Origin", "small", "plain", False, "bare, no Origin", Target(0.98)),
+        Configuration("bare, preflight mix", "bare", "preflight", False),
+        Configuration(f"addon, {small:,} rules, preflight mix", "small", "preflight", True, "bare, preflight mix",
+                      Target(1.0, strict=True)),
+        Configuration("bare, reverse mode", "bare-reverse", "cors", False),
+        Configuration(f"addon, {small:,} rules, reverse mode", "small-reverse", "cors", True, "bare, reverse mode",
+                      Target(0.95)),
+    ]
+
+
+# Running mitmdump
+
+
+@contextmanager
+def started(proxies_: Sequence[Proxy]) -> Iterator[dict[str, MitmdumpProcess]]:
+    """Every mitmdump at once (they start in parallel), stopped at the end."""
+    with ExitStack() as stack:
+        running = {}
+        for proxy in proxies_:
+            port = free_port()
+            command = mitmdump_command(proxy.rules, port, ["-q", *proxy.args], proxy.addon)
+            running[proxy.name] = process = MitmdumpProcess(command, port)
+            stack.callback(process.stop)
+        for process in running.values():
+            process.wait_until_listening(BIG_STARTUP_TIMEOUT)
+        yield running
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far (user and system), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of a process: VmRSS of /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def check(configuration: Configuration, sample: Sample, backend_options: int) -> None:
+    """Refuse to report a rate for a proxy that did not do the job measured."""
+    problem = None
+    if configuration.requests == "preflight":
+        answered_here = backend_options == 0 and b"access-control-allow-methods: put" in sample.heads.get(True, b"")
+        if configuration.rules_act != answered_here:
+            problem = f"preflights {'not ' if configuration.rules_act else ''}answered at the proxy ({backend_options} reached the backend)"
+    else:
+        head = sample.heads.get(False, b"")
+        allowed = f"access-control-allow-origin: {ORIGIN}".encode() in head
+        if allowed != configuration.rules_act or (not allowed and b"access-control-allow-origin" in head):
+            problem = f"unexpected response head: {head.decode(errors='replace')!r}"
+    if sample.responses == 0:
+        problem = "no response at all"
+    if problem:
+        raise RuntimeError(f"{configuration.name}: {problem}")
+
+
+async def rounds(
+    settings: Settings, configurations_: Sequence[Configuration], running: dict[str, MitmdumpProcess],
+    proxies_: dict[str, Proxy], backend: Backend,
+) -> dict[str, list[Sample]]:
+    """Each configuration in turn, ``settings.rounds`` times; each round starts one further on."""
+    samples: dict[str, list[Sample]] = {configuration.name: [] for configuration in configurations_}
+    for round_ in range(settings.rounds):
+        shift = round_ % len(configurations_)
+        for configuration in [*configurations_[shift:], *configurations_[:shift]]:
+            process, proxy = running[configuration.proxy], proxies_[configuration.proxy]
+            sent = requests(configuration.requests, backend.port, process.port, proxy.reverse)
+            options_before = backend.seen["OPTIONS"]
+            sample = await drive(process.port, sent, settings.connections, warm_up=settings.warm_up,
+                                 seconds=settings.seconds, cpu=lambda: cpu_seconds(process.pid))
+            check(configuration, sample, backend.seen["OPTIONS"] - options_before)
+            samples[configuration.name].append(sample)
+        rates = "  ".join(f"{samples[c.name][-1].rate:,.0f}" for c in configurations_)
+        print(f"round {round_ + 1}/{settings.rounds} req/s: {rates}", flush=True)
+    return samples
+
+
+async def memory(settings: Settings, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> dict[str, float]:
+    """Every mitmdump's VmRSS after the same warm-up: ``warm_up_requests`` cross-origin GETs."""
+    found = {}
+    for name, process in running.items():
+        sent = requests("cors", backend.port, process.port, proxies_[name].reverse)
+        await drive(process.port, sent, settings.connections, count=settings.warm_up_requests)
+        found[name] = rss_mb(process.pid)
+    return found
+
+
+async def reload_stall(settings: Settings, process: MitmdumpProcess, rule_file: Path, backend: Backend) -> dict[str, Any]:
+    """The longest gap between two responses a steady keep-alive client sees, without
+    reloads and while ``rule_file`` (the large rule set's last file) is rewritten."""
+    count = settings.rules[1]
+    texts = [rule_texts(count, generation, settings.per_file)[-1] for generation in range(1, settings.reloads + 1)]
+    client = SteadyClient(process.port, requests("cors", backend.port, process.port, False)[0])
+    task = asyncio.create_task(client.run())
+    start = time.monotonic()
+    await asyncio.sleep(settings.quiet_seconds)
+    quiet_end = time.monotonic()
+    latencies = []
+    for generation, text in enumerate(texts, 1):
+        written = await asyncio.to_thread(_replace, rule_file, text)
+        seen = await client.wait_for(generation, timeout=60.0)
+        if seen is None:
+            raise RuntimeError(f"the rewritten rule file (generation {generation}) never took effect")
+        latencies.append(seen - written)
+        await asyncio.sleep(0.3)
+    end = time.monotonic()
+    client.stop()
+    await task
+    return {
+        "rules": count,
+        "reloads": settings.reloads,
+        "longest_gap_ms": client.longest_gap(quiet_end, end) * 1000,
+        "longest_gap_without_reload_ms": client.longest_gap(start, quiet_end) * 1000,
+        "responses": len(client.arrivals),
+        "reload_latency_seconds": latencies,
+    }
+
+
+def _replace(path: Path, text: str) -> float:
+    """Rewrite a rule file as editors do (a new file renamed over it); when it was done."""
+    fresh = path.with_suffix(".new")
+    fresh.write_text(text)
+    os.replace(fresh, path)
+    return time.monotonic()
+
+
+def in_process(settings: Settings) -> list[dict[str, Any]]:
+    """Load time and decision per rule count, each in a fresh interpreter (unless quick)."""
+    counts = settings.decision_rules
+    groups = [[count] for count in counts] if settings.interpreter_per_count else [counts]
+    found = []
+    for group in groups:
+        loads = 1 if max(counts) in group else settings.loads
+        command = [sys.executable, str(REPO / "bench" / "inprocess.py"), *map(str, group), "--loads", str(loads),
+                   "--flows", str(settings.flows), "--repeats", str(settings.repeats), "--per-file", str(settings.per_file)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+        for line in result.stdout.splitlines():
+            found.append(entry := json.loads(line))
+            print(f"in-process, {entry['rules']:,} rules: decision {entry['decision_microseconds']:.1f} µs, "
+                  f"load {entry['load_seconds']:.3f} s", flush=True)
+    return found
+
+
+# The run
+
+
+async def measure(settings: Settings) -> dict[str, Any]:
+    backend = Backend()
+    await backend.start()
+    configurations_ = configurations(settings)
+    with tempfile.TemporaryDirectory() as folder:
+        proxies_ = {proxy.name: proxy for proxy in proxies(settings, Path(folder), backend.port)}
+        began = time.monotonic()
+        with started(list(proxies_.values())) as running:
+            print(f"{len(running)} mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
+            rss = await memory(settings, running, proxies_, backend)
+            running.pop("huge").stop()  # its memory was all it was for
+            samples = await rounds(settings, configurations_, running, proxies_, backend)
+            stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
+            commands = {name: process.command for name, process in running.items()}
+    await backend.close()
+    return {
+        "throughput": _throughput(configurations_, samples, commands, proxies_),
+        "memory": _memory(settings, rss),
+        "reload": {**stall, "target_ms": 20, "met": stall["longest_gap_ms"] <= 20},
+    }
+
+
+def _throughput(
+    configurations_: Sequence[Configuration], samples: dict[str, list[Sample]], commands: dict[str, list[str]],
+    proxies_: dict[str, Proxy],
+) -> list[dict[str, Any]]:
+    medians = {}
+    rows = []
+    for configuration in configurations_:
+        taken = samples[configuration.name]
+        medians[configuration.name] = {
+            "requests": statistics.median(sample.rate for sample in taken),
+            "preflights": statistics.median(sample.preflight_rate for sample in taken),
+            "cpu": statistics.median(sample.cpu_per_response for sample in taken),
+        }
+        compared = configuration.per_second
+        mine, baseline = medians[configuration.name], medians.get(configuration.baseline or "")
+        ratio = mine[compared] / baseline[compared] if baseline else None
+        rows.append({
+            "configuration": configuration.name,
+            "command": commands[configuration.proxy],
+            "mode": "reverse" if proxies_[configuration.proxy].reverse else "regular",
+            "requests": configuration.requests,
+            "requests_per_second": [sample.rate for sample in taken],
+            "median_requests_per_second": medians[configuration.name]["requests"],
+            "median_preflights_per_second": medians[configuration.name]["preflights"],
+            "cpu_microseconds_per_response": [sample.cpu_per_response * 1e6 for sample in taken],
+            "median_cpu_microseconds_per_response": mine["cpu"] * 1e6,
+            "baseline": configuration.baseline,
+            "compared": f"{compared} per second",
+            "ratio": ratio,
+            "cpu_ratio": baseline["cpu"] / mine["cpu"] if baseline and mine["cpu"] else None,
+            "target": str(configuration.target) if configuration.target else None,
+            "met": configuration.target.met(ratio) if configuration.target and ratio is not None else None,
+        })
+    return rows
+
+
+def _memory(settings: Settings, rss: dict[str, float]) -> list[dict[str, Any]]:
+    small, large, huge = settings.rules
+    rows = []
+    for name, rules in (("bare", 0), ("observe", 0), ("small", small), ("large", large), ("huge", huge)):
+        over = rss[name] - rss["bare"]
+        target = 200 if name == "huge" else None
+        rows.append({"mitmdump": name, "rules": rules, "rss_mb": rss[name], "over_bare_mb": over,
+                     "target_mb": target, "met": over < target if target else None})
+    return rows
+
+
+def _in_process(settings: Settings, found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    _, large, huge = settings.rules
+    decision = [{**{key: entry[key] for key in ("rules", "decision_microseconds", "with_log_microseconds")},
+                 "target_microseconds": 10 if entry["rules"] == large else None,
+                 "met": entry["decision_microseconds"] <= 10 if entry["rules"] == large else None} for entry in found]
+    limits = {large: 0.5, huge: 5.0}
+    load = [{"rules": entry["rules"], "files": entry["files"], "seconds": entry["load_seconds"],
+             "peak_rss_mb": entry["peak_rss_mb"], "target_seconds": limits.get(entry["rules"]),
+             "met": entry["load_seconds"] < limits[entry["rules"]] if entry["rules"] in limits else None}
+            for entry in found]
+    return {"decision": decision, "load": load}
+
+
+def environment(settings: Settings, quick: bool) -> dict[str, Any]:
+    from mitmproxy.version import VERSION
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
+
+    return {
+        "mitmproxy": VERSION,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "commit": git("rev-parse", "HEAD"),
+        "commit_subject": git("log", "-1", "--format=%s"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{DEFAULT_OUTPUT.relative_to(REPO)}")),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": quick,
+        "settings": asdict(settings),
+    }
+
+
+# The report
+
+
+def print_report(results: dict[str, Any]) -> None:
+    env = results["environment"]
+    print(f"\nmitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores, "
+          f"commit {env['commit'][:10]}{' (with uncommitted changes)' if env['uncommitted_changes'] else ''}, "
+          f"{env['settings']['rounds']} rounds of {env['settings']['seconds']} s, "
+          f"{env['settings']['connections']} connections\n")
+    rows = [("configuration", "req/s", "ratio", "to", "target", "", "CPU/req", "CPU ratio")]
+    for row in results["throughput"]:
+        rate = f"{row['median_requests_per_second']:,.0f}"
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        to = (row["baseline"] or "") + (" (preflights/s)" if row["requests"] == "preflight" and row["baseline"] else "")
+        cpu = f"{row['median_cpu_microseconds_per_response']:,.0f} µs"
+        cpu_ratio = "" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.3f}"
+        rows.append((row["configuration"], rate, ratio, to, row["target"] or "", _verdict(row["met"]), cpu, cpu_ratio))
+    _table(rows, right=(1, 2, 6, 7))
+    print("  (CPU/req: mitmdump's CPU time per response; CPU ratio: the baseline's over this one's, "
+          "a cross-check that other load on the machine disturbs less)")
+
+    print("\nper-flow decision (the addon's hooks for one cross-origin GET, in-process; median):")
+    rows = [("rules", "decision", "with log line", "target", "")]
+    for entry in results["decision"]:
+        target = f"≤ {entry['target_microseconds']} µs" if entry["target_microseconds"] else ""
+        rows.append((f"{entry['rules']:,}", f"{entry['decision_microseconds']:.1f} µs",
+                     f"{entry['with_log_microseconds']:.1f} µs", target, _verdict(entry["met"])))
+    _table(rows, right=(0, 1, 2))
+
+    print("\nloading the rules (setting cors_rules, in-process; the best of the loads):")
+    rows = [("rules", "files", "load", "target", "")]
+    for entry in results["load"]:
+        target = f"< {entry['target_seconds']} s" if entry["target_seconds"] else ""
+        rows.append((f"{entry['rules']:,}", str(entry["files"]), f"{entry['seconds']:.3f} s", target, _verdict(entry["met"])))
+    _table(rows, right=(0, 1, 2))
+
+    warm_up = env["settings"]["warm_up_requests"]
+    print(f"\nmitmdump memory (VmRSS after {warm_up:,} cross-origin GETs):")
+    rows = [("mitmdump", "rules", "RSS", "over bare", "target", "")]
+    for entry in results["memory"]:
+        target = f"< {entry['target_mb']} MB" if entry["target_mb"] else ""
+        rows.append((entry["mitmdump"], f"{entry['rules']:,}", f"{entry['rss_mb']:.0f} MB",
+                     f"{entry['over_bare_mb']:+.0f} MB", target, _verdict(entry["met"])))
+    _table(rows, right=(1, 2, 3))
+
+    stall = results["reload"]
+    latencies = ", ".join(f"{latency:.2f}" for latency in stall["reload_latency_seconds"])
+    print(f"\nreload stall ({stall['rules']:,} rules rewritten {stall['reloads']} times under one steady client, "
+          f"{stall['responses']:,} responses):\n"
+          f"  longest gap between responses while reloading: {stall['longest_gap_ms']:.1f} ms "
+          f"(target ≤ {stall['target_ms']} ms) {_verdict(stall['met'])}\n"
+          f"  longest gap without a reload: {stall['longest_gap_without_reload_ms']:.1f} ms\n"
+          f"  each rewrite took effect after: {latencies} s")
+    met = [entry["met"] for section in ("throughput", "decision", "load", "memory") for entry in results[section]]
+    met = [m for m in met + [stall["met"]] if m is not None]
+    print(f"\n{sum(met)} of {len(met)} targets met; {results['elapsed_seconds']:.0f} s in all")
+
+
+def _verdict(met: bool | None) -> str:
+    return "" if met is None else "pass" if met else "FAIL"
+
+
+def _table(rows: Sequence[Sequence[str]], right: Sequence[int]) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.rjust(width) if column in right else cell.ljust(width)
+                 for column, (cell, width) in enumerate(zip(row, widths))]
+        print("  " + "  ".join(cells).rstrip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="every part for a moment, tiny rule counts: a smoke run")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"the JSON results (default {DEFAULT_OUTPUT.relative_to(REPO)})")
+    parser.add_argument("--rounds", type=int, help="rounds over all configurations")
+    parser.add_argument("--seconds", type=float, help="seconds measured per configuration and round")
+    parser.add_argument("--connections", type=int, help="keep-alive client connections")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    overrides = {key: value for key in ("rounds", "seconds", "connections") if (value := getattr(args, key)) is not None}
+    settings = Settings(**{**asdict(settings), **overrides})
+
+    began = time.monotonic()
+    print(f"mitmdump: {find_mitmdump()}", flush=True)
+    results: dict[str, Any] = {"environment": environment(settings, args.quick)}
+    results.update(asyncio.run(measure(settings)))
+    results.update(_in_process(settings, in_process(settings)))
+    results["environment"]["load_average_after"] = os.getloadavg()
+    results["elapsed_seconds"] = time.monotonic() - began
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    print(f"results written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
