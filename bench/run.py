@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,8 +180,8 @@ def started(proxies_: Sequence[Proxy]) -> Iterator[dict[str, MitmdumpProcess]]:
             command = mitmdump_command(proxy.rules, port, ["-q", *proxy.args], proxy.addon)
             running[proxy.name] = process = MitmdumpProcess(command, port)
             stack.callback(process.stop)
-        for process in running.values():
-            process.wait_until_listening(BIG_STARTUP_TIMEOUT)
+        with ThreadPoolExecutor(len(running)) as pool:  # each settles a moment once listening
+            list(pool.map(lambda process: process.wait_until_listening(BIG_STARTUP_TIMEOUT), running.values()))
         yield running
 
 
