@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import resource
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,10 +58,8 @@ def measure(rules: int, loads: int, flows: int, repeats: int, per_file: int) -> 
     import cors_addon
 
     addons = [type(addon)() for addon in cors_addon.addons]
-    errors = _Errors()
-    logging.getLogger().addHandler(errors)
-    logging.getLogger().setLevel(logging.DEBUG)
-    with tempfile.TemporaryDirectory() as folder, taddons.context(*addons) as tctx:
+    with _logging_as_in_mitmdump() as errors, tempfile.TemporaryDirectory() as folder, \
+            taddons.context(*addons) as tctx:
         paths = [str(path) for path in rule_files(rules, Path(folder), per_file)]
         timings = []
         for _ in range(loads):
@@ -72,7 +72,6 @@ def measure(rules: int, loads: int, flows: int, repeats: int, per_file: int) -> 
         decision = _per_flow(addons, tctx.master.event_loop, flows, repeats)
         package.setLevel(logging.DEBUG)
         with_log = _per_flow(addons, tctx.master.event_loop, flows, repeats)
-    logging.getLogger().removeHandler(errors)
     if errors.records:
         raise SystemExit(f"the addon logged an error: {errors.records[0].getMessage()}")
     return {
@@ -83,6 +82,26 @@ def measure(rules: int, loads: int, flows: int, repeats: int, per_file: int) -> 
         "with_log_microseconds": with_log,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+@contextlib.contextmanager
+def _logging_as_in_mitmdump() -> Iterator[_Errors]:
+    """The root logger at DEBUG and asyncio's at WARNING, as mitmdump sets them; afterwards
+    the levels as they were, and no handler left behind (mitmproxy's would write to a
+    closed event loop)."""
+    root, asyncio_logger = logging.getLogger(), logging.getLogger("asyncio")
+    levels, handlers = (root.level, asyncio_logger.level), list(root.handlers)
+    errors = _Errors()
+    root.addHandler(errors)
+    root.setLevel(logging.DEBUG)
+    asyncio_logger.setLevel(logging.WARNING)
+    try:
+        yield errors
+    finally:
+        for handler in [handler for handler in root.handlers if handler not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(levels[0])
+        asyncio_logger.setLevel(levels[1])
 
 
 def _per_flow(addons: list, loop: asyncio.AbstractEventLoop, flows: int, repeats: int) -> float:
