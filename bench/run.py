@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                      # the full run: about 4 minutes on 2 cores
     .venv/bin/python bench/run.py --quick              # every part for a moment: a smoke run
     .venv/bin/python bench/run.py --output out.json    # results elsewhere than bench/results.json
+    .venv/bin/python bench/run.py --report bench/results.json --markdown   # a run's tables, for the README
 
 Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
 bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
@@ -418,72 +419,120 @@ def environment(settings: Settings, quick: bool) -> dict[str, Any]:
 # The report
 
 
-def print_report(results: dict[str, Any]) -> None:
-    env = results["environment"]
-    print(f"\nmitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores, "
-          f"commit {env['commit'][:10]}{' (with uncommitted changes)' if env['uncommitted_changes'] else ''}, "
-          f"{env['settings']['rounds']} rounds of {env['settings']['seconds']} s, "
-          f"{env['settings']['connections']} connections\n")
+@dataclass(frozen=True)
+class Table:
+    title: str
+    rows: Sequence[Sequence[str]]  # the first is the header
+    right: Sequence[int] = ()  # columns aligned right
+    note: str = ""
+
+
+def report(results: dict[str, Any]) -> tuple[str, list[Table], str]:
+    """What a run found: a line on the machine and the run, the tables, a closing line."""
+    env, settings = results["environment"], results["environment"]["settings"]
+    machine = (f"mitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores, commit {env['commit'][:10]}"
+               f"{' with uncommitted changes' if env['uncommitted_changes'] else ''}; {settings['rounds']} rounds of "
+               f"{settings['seconds']} s per configuration, {settings['connections']} connections")
+    checks = _checks(results)
+    verdicts = [row["met"] for row in results["throughput"] if row["met"] is not None]
+    verdicts += [check[3] == "pass" for check in checks]
+    closing = f"{sum(verdicts)} of {len(verdicts)} targets met; {results['elapsed_seconds']:.0f} s in all"
+    return machine, [_throughput_table(results), _growth_table(results), _checks_table(checks), _reload_table(results)], closing
+
+
+def _throughput_table(results: dict[str, Any]) -> Table:
     rows = [("configuration", "req/s", "ratio", "to", "target", "", "CPU/req", "CPU ratio")]
     for row in results["throughput"]:
-        rate = f"{row['median_requests_per_second']:,.0f}"
-        ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
         to = (row["baseline"] or "") + (" (preflights/s)" if row["requests"] == "preflight" and row["baseline"] else "")
-        cpu = f"{row['median_cpu_microseconds_per_response']:,.0f} µs"
-        cpu_ratio = "" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.3f}"
-        rows.append((row["configuration"], rate, ratio, to, row["target"] or "", _verdict(row["met"]), cpu, cpu_ratio))
-    _table(rows, right=(1, 2, 6, 7))
-    print("  (CPU/req: mitmdump's CPU time per response; CPU ratio: the baseline's over this one's, "
-          "a cross-check that other load on the machine disturbs less)")
+        rows.append((
+            row["configuration"], f"{row['median_requests_per_second']:,.0f}", _number(row["ratio"], ".3f"), to,
+            row["target"] or "", _verdict(row["met"]), f"{row['median_cpu_microseconds_per_response']:,.0f} µs",
+            _number(row["cpu_ratio"], ".3f"),
+        ))
+    return Table("throughput (medians of the rounds; each ratio against its baseline in the same rounds)", rows,
+                 (1, 2, 6, 7), "CPU/req: mitmdump's CPU time per response; CPU ratio: the baseline's over this "
+                 "one's, a cross-check that other load on the machine disturbs less")
 
-    print("\nper-flow decision (the addon's hooks for one cross-origin GET, in-process; median):")
-    rows = [("rules", "decision", "with log line", "target", "")]
-    for entry in results["decision"]:
-        target = f"≤ {entry['target_microseconds']} µs" if entry["target_microseconds"] else ""
-        rows.append((f"{entry['rules']:,}", f"{entry['decision_microseconds']:.1f} µs",
-                     f"{entry['with_log_microseconds']:.1f} µs", target, _verdict(entry["met"])))
-    _table(rows, right=(0, 1, 2))
 
-    print("\nloading the rules (setting cors_rules, in-process; the best of the loads):")
-    rows = [("rules", "files", "load", "target", "")]
-    for entry in results["load"]:
-        target = f"< {entry['target_seconds']} s" if entry["target_seconds"] else ""
-        rows.append((f"{entry['rules']:,}", str(entry["files"]), f"{entry['seconds']:.3f} s", target, _verdict(entry["met"])))
-    _table(rows, right=(0, 1, 2))
+def _growth_table(results: dict[str, Any]) -> Table:
+    """Decision, load and memory by the number of rules."""
+    decision = {entry["rules"]: entry for entry in results["decision"]}
+    load = {entry["rules"]: entry for entry in results["load"]}
+    memory = {entry["rules"]: entry for entry in results["memory"] if entry["mitmdump"] != "bare"}
+    rows = [("rules", "decision", "with log line", "load", "mitmdump RSS over bare")]
+    for count in sorted({*decision, *load, *memory}):
+        rows.append((
+            f"{count:,}",
+            f"{decision[count]['decision_microseconds']:.1f} µs" if count in decision else "",
+            f"{decision[count]['with_log_microseconds']:.1f} µs" if count in decision else "",
+            f"{load[count]['seconds']:.3f} s" if count in load else "",
+            f"{memory[count]['over_bare_mb']:+.0f} MB" if count in memory else "",
+        ))
+    warm_up = results["environment"]["settings"]["warm_up_requests"]
+    return Table("cost by number of rules", rows, (0, 1, 2, 3, 4),
+                 "decision: the addon's hooks for one cross-origin GET, in-process, median, at mitmdump -q's log "
+                 "level, and with every line logged; load: setting cors_rules, in-process, best of the loads; "
+                 f"RSS: VmRSS after {warm_up:,} cross-origin GETs (0 rules: observe mode)")
 
-    warm_up = env["settings"]["warm_up_requests"]
-    print(f"\nmitmdump memory (VmRSS after {warm_up:,} cross-origin GETs):")
-    rows = [("mitmdump", "rules", "RSS", "over bare", "target", "")]
-    for entry in results["memory"]:
-        target = f"< {entry['target_mb']} MB" if entry["target_mb"] else ""
-        rows.append((entry["mitmdump"], f"{entry['rules']:,}", f"{entry['rss_mb']:.0f} MB",
-                     f"{entry['over_bare_mb']:+.0f} MB", target, _verdict(entry["met"])))
-    _table(rows, right=(1, 2, 3))
 
+def _checks(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Every target outside the throughput table: what, measured, target, verdict."""
+    checks = [(f"decision at {entry['rules']:,} rules", f"{entry['decision_microseconds']:.1f} µs",
+               f"≤ {entry['target_microseconds']} µs", _verdict(entry["met"]))
+              for entry in results["decision"] if entry["met"] is not None]
+    checks += [(f"load of {entry['rules']:,} rules", f"{entry['seconds']:.3f} s", f"< {entry['target_seconds']} s",
+                _verdict(entry["met"])) for entry in results["load"] if entry["met"] is not None]
+    checks += [(f"memory with {entry['rules']:,} rules, over bare", f"{entry['over_bare_mb']:.0f} MB",
+                f"< {entry['target_mb']} MB", _verdict(entry["met"])) for entry in results["memory"] if entry["met"] is not None]
     stall = results["reload"]
-    latencies = ", ".join(f"{latency:.2f}" for latency in stall["reload_latency_seconds"])
-    gaps = ", ".join(f"{gap:.0f}" for gap in stall["longest_gap_per_reload_ms"])
-    print(f"\nreload stall ({stall['rules']:,} rules rewritten {stall['reloads']} times under one steady client, "
-          f"{stall['responses']:,} responses):\n"
-          f"  longest gap between responses while reloading: {stall['longest_gap_ms']:.1f} ms "
-          f"(target ≤ {stall['target_ms']} ms) {_verdict(stall['met'])}; per reload: {gaps} ms\n"
-          f"  longest gap in {stall['quiet_seconds']:.1f} s without a reload: {stall['longest_gap_without_reload_ms']:.1f} ms\n"
-          f"  each rewrite took effect after: {latencies} s")
-    met = [entry["met"] for section in ("throughput", "decision", "load", "memory") for entry in results[section]]
-    met = [m for m in met + [stall["met"]] if m is not None]
-    print(f"\n{sum(met)} of {len(met)} targets met; {results['elapsed_seconds']:.0f} s in all")
+    checks.append((f"longest stall during a reload of {stall['rules']:,} rules", f"{stall['longest_gap_ms']:.1f} ms",
+                   f"≤ {stall['target_ms']} ms", _verdict(stall["met"])))
+    return checks
+
+
+def _checks_table(checks: list[tuple[str, str, str, str]]) -> Table:
+    return Table("the other targets", [("measured", "found", "target", ""), *checks], (1,))
+
+
+def _reload_table(results: dict[str, Any]) -> Table:
+    stall = results["reload"]
+    rows = [("reload", "longest gap", "new rules answered after")]
+    rows += [(str(number), f"{gap:.1f} ms", f"{latency:.2f} s") for number, (gap, latency)
+             in enumerate(zip(stall["longest_gap_per_reload_ms"], stall["reload_latency_seconds"]), 1)]
+    rows.append(("none", f"{stall['longest_gap_without_reload_ms']:.1f} ms", f"(in {stall['quiet_seconds']:.1f} s without a reload)"))
+    return Table(f"reload stall: {stall['rules']:,} rules rewritten {stall['reloads']} times under one steady keep-alive "
+                 f"client ({stall['responses']:,} responses)", rows, (1, 2))
+
+
+def print_report(results: dict[str, Any], markdown: bool = False) -> None:
+    machine, tables, closing = report(results)
+    print(f"\n{machine}")
+    for table in tables:
+        print(f"\n{table.title}:\n")
+        print("\n".join(_markdown(table) if markdown else _plain(table)))
+        if table.note:
+            print(f"\n{table.note}" if markdown else f"  ({table.note})")
+    print(f"\n{closing}")
+
+
+def _plain(table: Table) -> list[str]:
+    widths = [max(len(row[column]) for row in table.rows) for column in range(len(table.rows[0]))]
+    return ["  " + "  ".join(cell.rjust(width) if column in table.right else cell.ljust(width)
+                             for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in table.rows]
+
+
+def _markdown(table: Table) -> list[str]:
+    header, *rows = table.rows
+    rule = ["---:" if column in table.right else "---" for column in range(len(header))]
+    return ["| " + " | ".join(row) + " |" for row in (header, rule, *rows)]
+
+
+def _number(value: float | None, form: str) -> str:
+    return "" if value is None else format(value, form)
 
 
 def _verdict(met: bool | None) -> str:
     return "" if met is None else "pass" if met else "FAIL"
-
-
-def _table(rows: Sequence[Sequence[str]], right: Sequence[int]) -> None:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.rjust(width) if column in right else cell.ljust(width)
-                 for column, (cell, width) in enumerate(zip(row, widths))]
-        print("  " + "  ".join(cells).rstrip())
 
 
 def main() -> None:
@@ -493,7 +542,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="rounds over all configurations")
     parser.add_argument("--seconds", type=float, help="seconds measured per configuration and round")
     parser.add_argument("--connections", type=int, help="keep-alive client connections")
+    parser.add_argument("--report", type=Path, metavar="RESULTS", help="measure nothing: print the tables of a results file")
+    parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
     args = parser.parse_args()
+    if args.report:
+        print_report(json.loads(args.report.read_text()), args.markdown)
+        return
     settings = QUICK if args.quick else FULL
     overrides = {key: value for key in ("rounds", "seconds", "connections") if (value := getattr(args, key)) is not None}
     settings = Settings(**{**asdict(settings), **overrides})
@@ -506,7 +560,7 @@ def main() -> None:
     results["environment"]["load_average_after"] = os.getloadavg()
     results["elapsed_seconds"] = time.monotonic() - began
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print_report(results)
+    print_report(results, args.markdown)
     print(f"results written to {args.output}")
 
 
