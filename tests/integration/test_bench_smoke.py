@@ -21,14 +21,25 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 300.0  # seconds: a hung run fails the test instead of hanging it
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    """The results of one ``bench/run.py --quick``, and what it printed."""
-    output = tmp_path_factory.mktemp("bench") / "results.json"
-    command = [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--output", str(output)]
+def bench(*args: str) -> str:
+    """What ``bench/run.py`` printed; it must succeed."""
+    command = [sys.executable, str(REPO / "bench" / "run.py"), *args]
     run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
-    return json.loads(output.read_text()), run.stdout
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The results of one ``bench/run.py --quick``, and what it printed."""
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    return output, bench("--quick", "--output", str(output))
+
+
+@pytest.fixture
+def quick_run(results_file: tuple[Path, str]) -> tuple[dict[str, Any], str]:
+    output, printed = results_file
+    return json.loads(output.read_text()), printed
 
 
 def test_quick_run_writes_every_section(quick_run: tuple[dict[str, Any], str]) -> None:
@@ -63,3 +74,9 @@ def test_quick_run_reports_decision_load_memory_and_reload(quick_run: tuple[dict
     assert len(reload["reload_latency_seconds"]) == reload["reloads"] >= 1
     assert reload["longest_gap_ms"] > 0 and reload["longest_gap_without_reload_ms"] > 0
     assert "targets met" in printed
+
+
+def test_a_results_file_prints_again_as_markdown_tables(results_file: tuple[Path, str]) -> None:
+    printed = bench("--report", str(results_file[0]), "--markdown")
+    assert "| configuration | req/s | ratio |" in printed
+    assert "| rules | decision | with log line | load | mitmdump RSS over bare |" in printed
