@@ -152,7 +152,7 @@ def configurations(settings: Settings) -> list[Configuration]:
     return [
         Configuration("bare", "bare", "cors", rules_act=False),
         Configuration("--modify-headers, 2 fixed headers", "modify-headers", "cors", True, "bare"),
-        Configuration("addon, 1 rule setting them", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
+        Configuration("addon, 1 rule setting the same 2", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
                       Target(1.0)),
         Configuration("addon, observe mode (no rules)", "observe", "cors", False, "bare"),
         Configuration(f"addon, {small:,} rules", "small", "cors", True, "bare", Target(0.95)),
