@@ -46,7 +46,8 @@ sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests")]
 
 from support.servers import MitmdumpProcess, find_mitmdump, free_port, mitmdump_command  # noqa: E402
 from workload import (  # noqa: E402
-    ORIGIN, Backend, Sample, SteadyClient, drive, fixed_headers_rule, modify_headers_args, requests, rule_files, rule_texts,
+    ORIGIN, RULES_PER_FILE, Backend, Sample, SteadyClient, drive, fixed_headers_rule, modify_headers_args, requests,
+    rule_files, rule_texts,
 )
 
 DEFAULT_OUTPUT = REPO / "bench" / "results.json"
@@ -81,7 +82,7 @@ class Settings:
 FULL = Settings(
     rounds=5, seconds=1.5, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
     decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
-    per_file=10_000, flows=1_000, repeats=5, loads=3, interpreter_per_count=True,
+    per_file=RULES_PER_FILE, flows=1_000, repeats=5, loads=3, interpreter_per_count=True,
 )
 QUICK = Settings(
     rounds=1, seconds=0.3, warm_up=0.1, connections=2, rules=(20, 50, 100),

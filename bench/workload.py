@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mitmcors.schema import MAX_RULES
+
 ORIGIN = "http://127.0.0.1:3000"
 """The page's origin: another port than the backend's, so every request with it is cross-origin."""
 CROSS_ORIGIN = (("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors"))
@@ -25,7 +27,7 @@ FIXED_HEADERS = (("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow
 """The fixed-header job: what ``--modify-headers`` and a one-rule file both add to every response."""
 PATH = "/v1/items"
 WILDCARD_RULES = 10
-RULES_PER_FILE = 10_000  # mitmcors.schema.MAX_RULES: more rules take several files
+RULES_PER_FILE = MAX_RULES  # more rules take several files
 
 
 # Rule files
