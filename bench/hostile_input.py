@@ -80,10 +80,10 @@ def bomb() -> None:
 
 
 def load() -> None:
-    from throughput import rule_file
+    from workload import rule_files
 
     with tempfile.TemporaryDirectory() as folder:
-        path = str(rule_file(10_000, Path(folder)))
+        (path,) = map(str, rule_files(10_000, Path(folder)))
         took = min(_timed(lambda: load_files([path])) for _ in range(3))
     print(f"10,000 rules: {took:.2f} s")
 

@@ -1,0 +1,577 @@
+"""What the addon costs a proxy, against bare mitmdump in the same run (issue #9).
+
+    .venv/bin/python bench/run.py                      # the full run: about 3 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick              # every part for a moment: a smoke run
+    .venv/bin/python bench/run.py --output out.json    # results elsewhere than bench/results.json
+    .venv/bin/python bench/run.py --report bench/results.json --markdown   # a run's tables, for the README
+
+Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
+bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
+the same, the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
+generated rules (the matching rule last, after ten wildcard-host rules every flow must
+try), and bare and 1,000 rules again in reverse mode. Then, for several rounds, keep-alive
+clients load each configuration in turn (round-robin, so that whatever else the machine
+does falls on all of them alike) with cross-origin GETs, GETs without Origin, or a mix of
+preflights and the PUTs they announce; each configuration's median is compared with its
+baseline from the same rounds.
+
+Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
+warm-up; the longest gap a steady client sees while the 10,000-rule file is rewritten;
+and, in a fresh interpreter per rule count, the time to load the rules and the per-flow
+decision (``inprocess.py``). Prints a table of everything with the issue's targets, and
+writes it all as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests")]
+
+from support.servers import MitmdumpProcess, find_mitmdump, free_port, mitmdump_command  # noqa: E402
+from workload import (  # noqa: E402
+    ORIGIN, RULES_PER_FILE, Backend, Sample, SteadyClient, drive, fixed_headers_rule, modify_headers_args, requests,
+    rule_files, rule_texts,
+)
+
+DEFAULT_OUTPUT = REPO / "bench" / "results.json"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BIG_STARTUP_TIMEOUT = 180.0  # seconds for a mitmdump loading 100,000 rules before it listens
+
+# The issue's targets besides the throughput ratios (those are in ``configurations``).
+DECISION_TARGET_MICROSECONDS = 10.0  # at the large number of rules
+LOAD_TARGET_SECONDS = (0.5, 5.0)  # the large and the huge number of rules
+MEMORY_TARGET_MB = 200.0  # the huge number of rules, over bare mitmdump
+STALL_TARGET_MS = 20.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    seconds: float  # measured per configuration and round
+    warm_up: float  # not counted, before each measurement
+    connections: int
+    rules: tuple[int, int, int]  # the "1,000", "10,000" and "100,000" of the issue
+    decision_rules: tuple[int, ...]
+    warm_up_requests: int  # before reading each mitmdump's memory
+    reloads: int
+    quiet_seconds: float  # the steady client's window without reloads
+    per_file: int  # rules in one file, at most
+    flows: int  # per repeat of the in-process decision
+    repeats: int
+    loads: int  # the best of how many loads (one only for the largest count)
+    interpreter_per_count: bool  # or one for all the counts, to spare a smoke run the start-ups
+
+
+FULL = Settings(
+    rounds=5, seconds=1.5, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
+    decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
+    per_file=RULES_PER_FILE, flows=1_000, repeats=5, loads=3, interpreter_per_count=True,
+)
+QUICK = Settings(
+    rounds=1, seconds=0.3, warm_up=0.1, connections=2, rules=(20, 50, 100),
+    decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
+    per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
+)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One mitmdump command line."""
+
+    name: str
+    addon: bool
+    rules: Sequence[Path] = ()
+    args: Sequence[str] = ()
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    ratio: float
+    strict: bool = False  # more than, not at least
+
+    def met(self, ratio: float) -> bool:
+        return ratio > self.ratio if self.strict else ratio >= self.ratio
+
+    def __str__(self) -> str:
+        return f"{'>' if self.strict else '≥'} {self.ratio:.2f}"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A mitmdump command line under one kind of request; compared with ``baseline``."""
+
+    name: str
+    proxy: str
+    requests: str  # workload.requests kind
+    rules_act: bool  # whether the proxy adds CORS headers (or answers preflights) here
+    baseline: str | None = None
+    target: Target | None = None
+
+    @property
+    def per_second(self) -> str:
+        """What is compared: preflights for the preflight mix, all responses otherwise."""
+        return "preflights" if self.requests == "preflight" else "requests"
+
+
+def proxies(settings: Settings, folder: Path, backend_port: int) -> list[Proxy]:
+    small, large, huge = settings.rules
+    reverse = ["--mode", f"reverse:http://127.0.0.1:{backend_port}"]
+
+    def files(count: int) -> list[Path]:
+        subfolder = folder / str(count)
+        subfolder.mkdir()
+        return rule_files(count, subfolder, settings.per_file)
+
+    small_files = files(small)
+    return [
+        Proxy("bare", addon=False),
+        Proxy("modify-headers", addon=False, args=modify_headers_args()),
+        Proxy("fixed-rule", addon=True, rules=[fixed_headers_rule(folder)]),
+        Proxy("observe", addon=True),
+        Proxy("small", addon=True, rules=small_files),
+        Proxy("large", addon=True, rules=files(large)),
+        Proxy("bare-reverse", addon=False, args=reverse, reverse=True),
+        Proxy("small-reverse", addon=True, rules=small_files, args=reverse, reverse=True),
+        Proxy("huge", addon=True, rules=files(huge)),  # for its memory only
+    ]
+
+
+def configurations(settings: Settings) -> list[Configuration]:
+    small, large, _ = settings.rules
+    return [
+        Configuration("bare", "bare", "cors", rules_act=False),
+        Configuration("--modify-headers, 2 fixed headers", "modify-headers", "cors", True, "bare"),
+        Configuration("addon, 1 rule setting the same 2", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
+                      Target(1.0)),
+        Configuration("addon, observe mode (no rules)", "observe", "cors", False, "bare"),
+        Configuration(f"addon, {small:,} rules", "small", "cors", True, "bare", Target(0.95)),
+        Configuration(f"addon, {large:,} rules", "large", "cors", True, "bare", Target(0.93)),
+        Configuration("bare, no Origin", "bare", "plain", False),
+        Configuration(f"addon, {small:,} rules, no Origin", "small", "plain", False, "bare, no Origin", Target(0.98)),
+        Configuration("bare, preflight mix", "bare", "preflight", False),
+        Configuration(f"addon, {small:,} rules, preflight mix", "small", "preflight", True, "bare, preflight mix",
+                      Target(1.0, strict=True)),
+        Configuration("bare, reverse mode", "bare-reverse", "cors", False),
+        Configuration(f"addon, {small:,} rules, reverse mode", "small-reverse", "cors", True, "bare, reverse mode",
+                      Target(0.95)),
+    ]
+
+
+# Running mitmdump
+
+
+@contextmanager
+def started(proxies_: Sequence[Proxy]) -> Iterator[dict[str, MitmdumpProcess]]:
+    """Every mitmdump at once (they start in parallel), stopped at the end."""
+    with ExitStack() as stack:
+        running = {}
+        for proxy in proxies_:
+            port = free_port()
+            command = mitmdump_command(proxy.rules, port, ["-q", *proxy.args], proxy.addon)
+            running[proxy.name] = process = MitmdumpProcess(command, port)
+            stack.callback(process.stop)
+        with ThreadPoolExecutor(len(running)) as pool:  # each settles a moment once listening
+            list(pool.map(lambda process: process.wait_until_listening(BIG_STARTUP_TIMEOUT), running.values()))
+        yield running
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far (user and system), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of a process: VmRSS of /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def check(configuration: Configuration, sample: Sample, backend_options: int) -> None:
+    """Refuse to report a rate for a proxy that did not do the job measured."""
+    problem = None
+    if configuration.requests == "preflight":
+        answered_here = backend_options == 0 and b"access-control-allow-methods: put" in sample.heads.get(True, b"")
+        if configuration.rules_act != answered_here:
+            problem = f"preflights {'not ' if configuration.rules_act else ''}answered at the proxy ({backend_options} reached the backend)"
+    else:
+        head = sample.heads.get(False, b"")
+        allowed = f"access-control-allow-origin: {ORIGIN}".encode() in head
+        if allowed != configuration.rules_act or (not allowed and b"access-control-allow-origin" in head):
+            problem = f"unexpected response head: {head.decode(errors='replace')!r}"
+    if sample.responses == 0:
+        problem = "no response at all"
+    if problem:
+        raise RuntimeError(f"{configuration.name}: {problem}")
+
+
+async def rounds(
+    settings: Settings, configurations_: Sequence[Configuration], running: dict[str, MitmdumpProcess],
+    proxies_: dict[str, Proxy], backend: Backend,
+) -> dict[str, list[Sample]]:
+    """Each configuration in turn, ``settings.rounds`` times; each round starts one further on."""
+    samples: dict[str, list[Sample]] = {configuration.name: [] for configuration in configurations_}
+    for round_ in range(settings.rounds):
+        shift = round_ % len(configurations_)
+        for configuration in [*configurations_[shift:], *configurations_[:shift]]:
+            process, proxy = running[configuration.proxy], proxies_[configuration.proxy]
+            sent = requests(configuration.requests, backend.port, process.port, proxy.reverse)
+            options_before = backend.seen["OPTIONS"]
+            sample = await drive(process.port, sent, settings.connections, warm_up=settings.warm_up,
+                                 seconds=settings.seconds, cpu=lambda: cpu_seconds(process.pid))
+            check(configuration, sample, backend.seen["OPTIONS"] - options_before)
+            samples[configuration.name].append(sample)
+        rates = "  ".join(f"{samples[c.name][-1].rate:,.0f}" for c in configurations_)
+        print(f"round {round_ + 1}/{settings.rounds} req/s: {rates}", flush=True)
+    return samples
+
+
+async def memory(settings: Settings, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> dict[str, float]:
+    """Every mitmdump's VmRSS after the same warm-up: ``warm_up_requests`` cross-origin GETs."""
+    found = {}
+    for name, process in running.items():
+        sent = requests("cors", backend.port, process.port, proxies_[name].reverse)
+        await drive(process.port, sent, settings.connections, count=settings.warm_up_requests)
+        found[name] = rss_mb(process.pid)
+    return found
+
+
+async def reload_stall(settings: Settings, process: MitmdumpProcess, rule_file: Path, backend: Backend) -> dict[str, Any]:
+    """The longest gap between two responses a steady keep-alive client sees, without
+    reloads and while ``rule_file`` (the large rule set's last file) is rewritten."""
+    count = settings.rules[1]
+    texts = [rule_texts(count, generation, settings.per_file)[-1] for generation in range(1, settings.reloads + 1)]
+    await asyncio.to_thread(time.monotonic)  # the thread that rewrites the file, started before anything is timed
+    client = SteadyClient(process.port, requests("cors", backend.port, process.port, False)[0])
+    task = asyncio.create_task(client.run())
+    start = time.monotonic()
+    await asyncio.sleep(settings.quiet_seconds)
+    quiet_end = time.monotonic()
+    windows = []
+    for generation, text in enumerate(texts, 1):
+        written = await asyncio.to_thread(_replace, rule_file, text)
+        seen = await client.wait_for(generation, timeout=60.0)
+        if seen is None:
+            raise RuntimeError(f"the rewritten rule file (generation {generation}) never took effect")
+        await asyncio.sleep(0.3)  # what follows the switch to the new rules belongs to the reload too
+        windows.append((written, seen, time.monotonic()))
+    client.stop()
+    await task
+    gaps = [client.longest_gap(written, end) * 1000 for written, _, end in windows]
+    return {
+        "rules": count,
+        "reloads": settings.reloads,
+        "longest_gap_ms": max(gaps),
+        "longest_gap_per_reload_ms": gaps,
+        "longest_gap_without_reload_ms": client.longest_gap(start, quiet_end) * 1000,
+        "quiet_seconds": quiet_end - start,
+        "responses": len(client.arrivals),
+        "reload_latency_seconds": [seen - written for written, seen, _ in windows],
+    }
+
+
+def _replace(path: Path, text: str) -> float:
+    """Rewrite a rule file as editors do (a new file renamed over it); when it was done."""
+    fresh = path.with_suffix(".new")
+    fresh.write_text(text)
+    os.replace(fresh, path)
+    return time.monotonic()
+
+
+def in_process(settings: Settings) -> list[dict[str, Any]]:
+    """Load time and decision per rule count, each in a fresh interpreter (unless quick)."""
+    counts = settings.decision_rules
+    groups = [[count] for count in counts] if settings.interpreter_per_count else [counts]
+    found = []
+    for group in groups:
+        loads = 1 if max(counts) in group else settings.loads
+        command = [sys.executable, str(REPO / "bench" / "inprocess.py"), *map(str, group), "--loads", str(loads),
+                   "--flows", str(settings.flows), "--repeats", str(settings.repeats), "--per-file", str(settings.per_file)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+        for line in result.stdout.splitlines():
+            found.append(entry := json.loads(line))
+            print(f"in-process, {entry['rules']:,} rules: decision {entry['decision_microseconds']:.1f} µs, "
+                  f"load {entry['load_seconds']:.3f} s", flush=True)
+    return found
+
+
+# The run
+
+
+async def measure(settings: Settings) -> dict[str, Any]:
+    backend = Backend()
+    await backend.start()
+    configurations_ = configurations(settings)
+    with tempfile.TemporaryDirectory() as folder:
+        proxies_ = {proxy.name: proxy for proxy in proxies(settings, Path(folder), backend.port)}
+        began = time.monotonic()
+        with started(list(proxies_.values())) as running:
+            print(f"{len(running)} mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
+            commands = {name: process.command for name, process in running.items()}
+            rss = await memory(settings, running, proxies_, backend)
+            running.pop("huge").stop()  # its memory was all it was for
+            samples = await rounds(settings, configurations_, running, proxies_, backend)
+            stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
+    await backend.close()
+    return {
+        "throughput": _throughput(configurations_, samples, commands, proxies_),
+        "memory": _memory(settings, rss, commands),
+        "reload": {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS},
+    }
+
+
+def _throughput(
+    configurations_: Sequence[Configuration], samples: dict[str, list[Sample]], commands: dict[str, list[str]],
+    proxies_: dict[str, Proxy],
+) -> list[dict[str, Any]]:
+    medians = {}
+    rows = []
+    for configuration in configurations_:
+        taken = samples[configuration.name]
+        medians[configuration.name] = {
+            "requests": statistics.median(sample.rate for sample in taken),
+            "preflights": statistics.median(sample.preflight_rate for sample in taken),
+            "cpu": statistics.median(sample.cpu_per_response for sample in taken),
+        }
+        compared = configuration.per_second
+        mine, baseline = medians[configuration.name], medians.get(configuration.baseline or "")
+        ratio = mine[compared] / baseline[compared] if baseline else None
+        rows.append({
+            "configuration": configuration.name,
+            "command": commands[configuration.proxy],
+            "mode": "reverse" if proxies_[configuration.proxy].reverse else "regular",
+            "requests": configuration.requests,
+            "requests_per_second": [sample.rate for sample in taken],
+            "median_requests_per_second": medians[configuration.name]["requests"],
+            "median_preflights_per_second": medians[configuration.name]["preflights"],
+            "cpu_microseconds_per_response": [sample.cpu_per_response * 1e6 for sample in taken],
+            "median_cpu_microseconds_per_response": mine["cpu"] * 1e6,
+            "baseline": configuration.baseline,
+            "compared": f"{compared} per second",
+            "ratio": ratio,
+            "cpu_ratio": baseline["cpu"] / mine["cpu"] if baseline and mine["cpu"] else None,
+            "target": str(configuration.target) if configuration.target else None,
+            "met": configuration.target.met(ratio) if configuration.target and ratio is not None else None,
+        })
+    return rows
+
+
+def _memory(settings: Settings, rss: dict[str, float], commands: dict[str, list[str]]) -> list[dict[str, Any]]:
+    small, large, huge = settings.rules
+    rows = []
+    for name, rules in (("bare", 0), ("observe", 0), ("small", small), ("large", large), ("huge", huge)):
+        over = rss[name] - rss["bare"]
+        target = MEMORY_TARGET_MB if name == "huge" else None
+        rows.append({"mitmdump": name, "command": commands[name], "rules": rules, "rss_mb": rss[name],
+                     "over_bare_mb": over, "target_mb": target, "met": over < target if target else None})
+    return rows
+
+
+def _in_process(settings: Settings, found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    _, large, huge = settings.rules
+    target = DECISION_TARGET_MICROSECONDS
+    decision = [{**{key: entry[key] for key in ("rules", "decision_microseconds", "with_log_microseconds")},
+                 "target_microseconds": target if entry["rules"] == large else None,
+                 "met": entry["decision_microseconds"] <= target if entry["rules"] == large else None} for entry in found]
+    limits = dict(zip((large, huge), LOAD_TARGET_SECONDS))
+    load = [{"rules": entry["rules"], "files": entry["files"], "seconds": entry["load_seconds"],
+             "peak_rss_mb": entry["peak_rss_mb"], "target_seconds": limits.get(entry["rules"]),
+             "met": entry["load_seconds"] < limits[entry["rules"]] if entry["rules"] in limits else None}
+            for entry in found]
+    return {"decision": decision, "load": load}
+
+
+def environment(settings: Settings, quick: bool) -> dict[str, Any]:
+    from mitmproxy.version import VERSION
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
+
+    return {
+        "mitmproxy": VERSION,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "commit": git("rev-parse", "HEAD"),
+        "commit_subject": git("log", "-1", "--format=%s"),
+        "addon_commit": git("log", "-1", "--format=%H %s", "--", "mitmcors", "cors_addon.py"),  # what was measured
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{DEFAULT_OUTPUT.relative_to(REPO)}")),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": quick,
+        "settings": asdict(settings),
+    }
+
+
+# The report
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    rows: Sequence[Sequence[str]]  # the first is the header
+    right: Sequence[int] = ()  # columns aligned right
+    note: str = ""
+
+
+def report(results: dict[str, Any]) -> tuple[str, list[Table], str]:
+    """What a run found: a line on the machine and the run, the tables, a closing line."""
+    env, settings = results["environment"], results["environment"]["settings"]
+    machine = (f"mitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores; the addon as of "
+               f"{env['addon_commit'][:10]}{' with uncommitted changes' if env['uncommitted_changes'] else ''}; "
+               f"{settings['rounds']} rounds of {settings['seconds']} s per configuration, {settings['connections']} connections")
+    checks = _checks(results)
+    verdicts = [row["met"] for row in results["throughput"] if row["met"] is not None]
+    verdicts += [check[3] == "pass" for check in checks]
+    closing = f"{sum(verdicts)} of {len(verdicts)} targets met; {results['elapsed_seconds']:.0f} s in all"
+    return machine, [_throughput_table(results), _growth_table(results), _checks_table(checks), _reload_table(results)], closing
+
+
+def _throughput_table(results: dict[str, Any]) -> Table:
+    rows = [("configuration", "req/s", "ratio", "to", "target", "", "CPU/req", "CPU ratio")]
+    for row in results["throughput"]:
+        to = (row["baseline"] or "") + (" (preflights/s)" if row["requests"] == "preflight" and row["baseline"] else "")
+        rows.append((
+            row["configuration"], f"{row['median_requests_per_second']:,.0f}", _number(row["ratio"], ".3f"), to,
+            row["target"] or "", _verdict(row["met"]), f"{row['median_cpu_microseconds_per_response']:,.0f} µs",
+            _number(row["cpu_ratio"], ".3f"),
+        ))
+    return Table("throughput (medians of the rounds; each ratio against its baseline in the same rounds)", rows,
+                 (1, 2, 6, 7), "CPU/req: mitmdump's CPU time per response; CPU ratio: the baseline's over this "
+                 "one's, a cross-check that other load on the machine disturbs less")
+
+
+def _growth_table(results: dict[str, Any]) -> Table:
+    """Decision, load and memory by the number of rules."""
+    decision = {entry["rules"]: entry for entry in results["decision"]}
+    load = {entry["rules"]: entry for entry in results["load"]}
+    memory = {entry["rules"]: entry for entry in results["memory"] if entry["mitmdump"] != "bare"}
+    rows = [("rules", "decision", "with log line", "load", "mitmdump RSS over bare")]
+    for count in sorted({*decision, *load, *memory}):
+        rows.append((
+            f"{count:,}",
+            f"{decision[count]['decision_microseconds']:.1f} µs" if count in decision else "",
+            f"{decision[count]['with_log_microseconds']:.1f} µs" if count in decision else "",
+            f"{load[count]['seconds']:.3f} s" if count in load else "",
+            f"{memory[count]['over_bare_mb']:+.0f} MB" if count in memory else "",
+        ))
+    warm_up = results["environment"]["settings"]["warm_up_requests"]
+    return Table("cost by number of rules", rows, (0, 1, 2, 3, 4),
+                 "decision: the addon's hooks for one cross-origin GET, in-process, median, at mitmdump -q's log "
+                 "level, and with every line logged; load: setting cors_rules, in-process, best of the loads; "
+                 f"RSS: VmRSS after {warm_up:,} cross-origin GETs (0 rules: observe mode)")
+
+
+def _checks(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Every target outside the throughput table: what, measured, target, verdict."""
+    checks = [(f"decision at {entry['rules']:,} rules", f"{entry['decision_microseconds']:.1f} µs",
+               f"≤ {entry['target_microseconds']:g} µs", _verdict(entry["met"]))
+              for entry in results["decision"] if entry["met"] is not None]
+    checks += [(f"load of {entry['rules']:,} rules", f"{entry['seconds']:.3f} s", f"< {entry['target_seconds']:g} s",
+                _verdict(entry["met"])) for entry in results["load"] if entry["met"] is not None]
+    checks += [(f"memory with {entry['rules']:,} rules, over bare", f"{entry['over_bare_mb']:.0f} MB",
+                f"< {entry['target_mb']:g} MB", _verdict(entry["met"])) for entry in results["memory"] if entry["met"] is not None]
+    stall = results["reload"]
+    checks.append((f"longest stall during a reload of {stall['rules']:,} rules", f"{stall['longest_gap_ms']:.1f} ms",
+                   f"≤ {stall['target_ms']:g} ms", _verdict(stall["met"])))
+    return checks
+
+
+def _checks_table(checks: list[tuple[str, str, str, str]]) -> Table:
+    return Table("the other targets", [("measured", "found", "target", ""), *checks], (1,))
+
+
+def _reload_table(results: dict[str, Any]) -> Table:
+    stall = results["reload"]
+    rows = [("reload", "longest gap", "new rules answered after")]
+    rows += [(str(number), f"{gap:.1f} ms", f"{latency:.2f} s") for number, (gap, latency)
+             in enumerate(zip(stall["longest_gap_per_reload_ms"], stall["reload_latency_seconds"]), 1)]
+    rows.append(("none", f"{stall['longest_gap_without_reload_ms']:.1f} ms", f"(in {stall['quiet_seconds']:.1f} s without a reload)"))
+    return Table(f"reload stall: {stall['rules']:,} rules rewritten {stall['reloads']} times under one steady keep-alive "
+                 f"client ({stall['responses']:,} responses)", rows, (1, 2))
+
+
+def print_report(results: dict[str, Any], markdown: bool = False) -> None:
+    machine, tables, closing = report(results)
+    print(f"\n{machine}")
+    for table in tables:
+        print(f"\n{table.title}:\n")
+        print("\n".join(_markdown(table) if markdown else _plain(table)))
+        if table.note:
+            print(f"\n{table.note}" if markdown else f"  ({table.note})")
+    print(f"\n{closing}")
+
+
+def _plain(table: Table) -> list[str]:
+    widths = [max(len(row[column]) for row in table.rows) for column in range(len(table.rows[0]))]
+    return ["  " + "  ".join(cell.rjust(width) if column in table.right else cell.ljust(width)
+                             for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in table.rows]
+
+
+def _markdown(table: Table) -> list[str]:
+    header, *rows = table.rows
+    rule = ["---:" if column in table.right else "---" for column in range(len(header))]
+    return ["| " + " | ".join(row) + " |" for row in (header, rule, *rows)]
+
+
+def _number(value: float | None, form: str) -> str:
+    return "" if value is None else format(value, form)
+
+
+def _verdict(met: bool | None) -> str:
+    return "" if met is None else "pass" if met else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="every part for a moment, tiny rule counts: a smoke run")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"the JSON results (default {DEFAULT_OUTPUT.relative_to(REPO)})")
+    parser.add_argument("--rounds", type=int, help="rounds over all configurations")
+    parser.add_argument("--seconds", type=float, help="seconds measured per configuration and round")
+    parser.add_argument("--connections", type=int, help="keep-alive client connections")
+    parser.add_argument("--report", type=Path, metavar="RESULTS", help="measure nothing: print the tables of a results file")
+    parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
+    args = parser.parse_args()
+    if args.report:
+        print_report(json.loads(args.report.read_text()), args.markdown)
+        return
+    settings = QUICK if args.quick else FULL
+    overrides = {key: value for key in ("rounds", "seconds", "connections") if (value := getattr(args, key)) is not None}
+    settings = Settings(**{**asdict(settings), **overrides})
+
+    began = time.monotonic()
+    print(f"mitmdump: {find_mitmdump()}", flush=True)
+    results: dict[str, Any] = {"environment": environment(settings, args.quick)}
+    results.update(asyncio.run(measure(settings)))
+    results.update(_in_process(settings, in_process(settings)))
+    results["environment"]["load_average_after"] = os.getloadavg()
+    results["elapsed_seconds"] = time.monotonic() - began
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results, args.markdown)
+    print(f"results written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The benchmark's quick run, end to end, so that it never rots: every configuration runs
+through a real mitmdump and every section of the results is written.
+
+No timing is asserted: a run this short on a shared machine measures nothing. About
+20 seconds on two cores, most of it nine mitmdump processes starting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 300.0  # seconds: a hung run fails the test instead of hanging it
+
+
+def bench(*args: str) -> str:
+    """What ``bench/run.py`` printed; it must succeed."""
+    command = [sys.executable, str(REPO / "bench" / "run.py"), *args]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The results of one ``bench/run.py --quick``, and what it printed."""
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    return output, bench("--quick", "--output", str(output))
+
+
+@pytest.fixture
+def quick_run(results_file: tuple[Path, str]) -> tuple[dict[str, Any], str]:
+    output, printed = results_file
+    return json.loads(output.read_text()), printed
+
+
+def test_quick_run_writes_every_section(quick_run: tuple[dict[str, Any], str]) -> None:
+    results, _ = quick_run
+    assert set(results) == {"environment", "throughput", "decision", "load", "memory", "reload", "elapsed_seconds"}
+    assert results["environment"]["quick"] is True
+    assert {"mitmproxy", "python", "cores", "commit", "settings"} <= set(results["environment"])
+
+
+def test_quick_run_measures_every_configuration_against_its_baseline(quick_run: tuple[dict[str, Any], str]) -> None:
+    rows = {row["configuration"]: row for row in quick_run[0]["throughput"]}
+    assert {row["requests"] for row in rows.values()} == {"cors", "plain", "preflight"}
+    assert {row["mode"] for row in rows.values()} == {"regular", "reverse"}
+    assert any("--modify-headers" in row["command"] for row in rows.values())
+    for row in rows.values():
+        assert row["median_requests_per_second"] > 0, row
+        assert row["baseline"] is None or row["baseline"] in rows
+        assert (row["ratio"] is None) == (row["baseline"] is None), row
+        assert (row["met"] is None) == (row["target"] is None), row
+    assert sum(row["target"] is not None for row in rows.values()) == 6
+
+
+def test_quick_run_reports_decision_load_memory_and_reload(quick_run: tuple[dict[str, Any], str]) -> None:
+    results, printed = quick_run
+    counts = results["environment"]["settings"]["decision_rules"]
+    assert [entry["rules"] for entry in results["decision"]] == counts
+    assert [entry["rules"] for entry in results["load"]] == counts
+    assert all(entry["decision_microseconds"] > 0 and entry["with_log_microseconds"] > 0 for entry in results["decision"])
+    assert max(entry["files"] for entry in results["load"]) > 1  # the largest count spans several files
+    assert [entry["mitmdump"] for entry in results["memory"]] == ["bare", "observe", "small", "large", "huge"]
+    reload = results["reload"]
+    assert len(reload["reload_latency_seconds"]) == reload["reloads"] >= 1
+    assert reload["longest_gap_ms"] > 0 and reload["longest_gap_without_reload_ms"] > 0
+    assert "targets met" in printed
+
+
+def test_a_results_file_prints_again_as_markdown_tables(results_file: tuple[Path, str]) -> None:
+    printed = bench("--report", str(results_file[0]), "--markdown")
+    assert "| configuration | req/s | ratio |" in printed
+    assert "| rules | decision | with log line | load | mitmdump RSS over bare |" in printed
