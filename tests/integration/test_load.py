@@ -91,18 +91,26 @@ def fast_backend() -> Iterator[int]:
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
+    # All of it in a thread of its own: Playwright's session may own this thread's event loop.
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(asyncio.start_server(answer, "127.0.0.1", port))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    listening = threading.Event()
+
+    def serve() -> None:
+        server = loop.run_until_complete(asyncio.start_server(answer, "127.0.0.1", port))
+        listening.set()
+        loop.run_forever()
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
+    listening.wait(timeout=5)
     try:
         yield port
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
-        server.close()
-        loop.run_until_complete(server.wait_closed())
-        loop.close()
 
 
 def rss_kib(pid: int) -> int:
