@@ -147,7 +147,9 @@ def xvfb() -> Iterator[str]:
     if shutil.which("Xvfb") is None:
         unavailable("Xvfb not found: apt-get install xvfb")
     read_end, write_end = os.pipe()
-    process = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp"], pass_fds=(write_end,),
+    # -noreset: by default Xvfb resets when its last client leaves, and a MiniBrowser
+    # started for the next proxy then finds no display ("cannot open display").
+    process = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-noreset"], pass_fds=(write_end,),
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_end)
     try:
