@@ -36,7 +36,11 @@ PROXY_BYPASS = "<-loopback>"
 
 
 def find_chromium() -> str:
-    """Path of the Chromium binary, or skip the test with how to get one."""
+    """Path of the Chromium binary (CORS_CHROMIUM names another build, e.g. an older
+    Debian package unpacked with ``dpkg -x``), or skip the test with how to get one."""
+    chosen = os.environ.get("CORS_CHROMIUM")
+    if chosen:
+        return chosen
     if DEFAULT_CHROMIUM.is_file():
         return str(DEFAULT_CHROMIUM)
     found = shutil.which("chromium")
