@@ -7,6 +7,7 @@ browser downloads are unavailable here; we launch Debian's /usr/bin/chromium.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
