@@ -113,7 +113,7 @@ class CorsRules:
             self._keep_last_good(e)
 
     def _keep_last_good(self, error: RuleError) -> None:
-        logger.error("%s; keeping the %s active", error, self.rules.summary())
+        logger.error("cors: %s; keeping the %s active", error, self.rules.summary())
 
     async def _watch(self) -> None:
         """Reload changed files, compiling them off the event loop so traffic keeps flowing."""

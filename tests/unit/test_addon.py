@@ -332,7 +332,7 @@ def test_the_reload_command_reloads_now_and_keeps_the_last_good_rules(rules_file
         Path(path).unlink()
         tctx.command(addon.reload)
         assert [rule.name for rule in addon.rules.rules] == ["changed"]
-    assert f"{path}: file not found; keeping the 1 rule from {path} (1) active" in caplog.text
+    assert f"cors: {path}: file not found; keeping the 1 rule from {path} (1) active" in caplog.text  # greppable
 
 
 async def wait_for(condition, timeout: float = 3.0) -> None:
