@@ -189,15 +189,23 @@ class CorsRules:
         self._fired[rule.name] += 1
 
 
+BODY_HEADERS = (
+    "transfer-encoding", "content-encoding", "content-length", "content-type", "content-language",
+    "content-range", "content-disposition", "content-location", "content-md5", "digest", "etag", "last-modified",
+)
+"""What describes a body (its framing, type, version): dropped with the body a new status replaces."""
+
+
 def _give_status(response: http.Response, status: int) -> None:
-    """Give a response a new status (204, a redirect, an error) with an empty body.
+    """Give a response a new status (204, a redirect, an error) with an empty body, the
+    status's own reason phrase, and none of the headers that described the old body.
 
     Done before its headers are sent, since the status line leaves with them: mitmproxy
     streams a body larger than ``stream_large_bodies``, even one it was told to buffer.
     So the response is streamed on purpose, and the backend's body dropped as it comes.
     """
-    for framing in ("transfer-encoding", "content-encoding", "content-length"):
-        response.headers.pop(framing, None)
+    for name in BODY_HEADERS:
+        response.headers.pop(name, None)
     if status != 204:
         response.headers["content-length"] = "0"
     response.status_code = status

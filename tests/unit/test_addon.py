@@ -148,9 +148,12 @@ def test_forward_lets_the_backend_answer_and_repairs_its_status(configured, capl
     addon = configured("rules:\n  - name: fwd\n    allow: {preflight: forward}\n")
     f = flow("OPTIONS", PREFLIGHT)
     addon.request(f)
+    answer = backend(501, (("Content-Type", "text/html"), ("Content-Length", "9"), ("ETag", '"1"')), b"not there")
+    answer.reason = "Unsupported method ('OPTIONS')"  # Python's http.server, as a tester saw it
     with caplog.at_level(logging.INFO):
-        respond(addon, f, backend(501, (("Content-Type", "text/html"), ("Content-Length", "9")), b"not there"))
-    assert f.response.status_code == 204 and f.response.content == b""
+        respond(addon, f, answer)
+    assert (f.response.status_code, f.response.reason, f.response.content) == (204, "No Content", b"")
+    assert not {"content-type", "etag", "content-length"} & set(f.response.headers.keys()), "nothing describes a body"
     assert f.response.headers["Access-Control-Allow-Methods"] == "PUT"
     assert "rewrote the response (501 -> 204)" in caplog.text
 
