@@ -12,12 +12,13 @@ import asyncio
 import collections
 import logging
 import os
+import time
 from collections.abc import Sequence
 
 from mitmproxy import ctx, http
 from mitmproxy.net.http import status_codes
 
-from mitmcors import cors, exposure
+from mitmcors import cors, exposure, verdicts
 from mitmcors.actions import Outcome, preflight_answer, response_rewrite
 from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, fetched_url, flow_hook, printable, refuse, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files
@@ -28,6 +29,37 @@ RELOAD_INTERVAL = 0.5  # seconds between looks at the rule files' modification s
 
 # flow.metadata key: the proxy answered a preflight itself.
 ANSWERED = "cors_answered"
+
+PreflightKey = tuple[str, str, str]  # origin, URL, the method it asks for
+
+
+class RecentPreflights:
+    """What became of the last preflights, so a preflight fault that did not show on the
+    request that followed is explained by what really happened to its preflight."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._seen: collections.OrderedDict[PreflightKey, tuple[float, str | None]] = collections.OrderedDict()
+
+    def remember(self, key: PreflightKey, what: str | None) -> None:
+        """A preflight seen (what: None) or changed by a rule (what: what the rule did, or why it may not show)."""
+        self._seen[key] = (time.monotonic(), what)
+        self._seen.move_to_end(key)
+        if len(self._seen) > self.LIMIT:
+            self._seen.popitem(last=False)
+
+    def why_unfaulted(self, scenario: str, key: PreflightKey, needs_preflight: bool) -> str:
+        """Why the actual request came although its preflight should have been faulted."""
+        earlier = self._seen.get(key)
+        if earlier is None:
+            if needs_preflight:
+                return f"{scenario} faults the preflight, and none came for this request: the browser used a cached one"
+            return f"{scenario} faults the preflight, and this request needs none"
+        seen_at, what = earlier
+        ago = f"{scenario} faults the preflight; this request's came {(time.monotonic() - seen_at) * 1000:.0f} ms earlier"
+        return f"{ago} and reached the backend untouched" if what is None else f"{ago}, but {what}"
+
 
 Stamps = tuple[tuple[int, int, int] | None, ...]
 Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
@@ -44,6 +76,7 @@ class CorsRules:
         self._watcher: asyncio.Task[None] | None = None
         self._fired: collections.Counter[str] = collections.Counter()  # bounded by the rules
         self._exposure_warned = False
+        self._preflights = RecentPreflights()  # kept only while the log shows rule lines
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -146,6 +179,8 @@ class CorsRules:
         target = _target(flow)
         if not target.cors.preflight:
             return
+        if logger.isEnabledFor(logging.INFO):
+            self._preflights.remember(_preflight_key(flow, target.cors), None)
         rule = self.rules.first_match(target, response_known=False)
         outcome = rule and preflight_answer(rule.action, target.cors, _url_for(rule, flow))
         if not outcome or _would_write_unsafe(rule, flow, [], outcome.fields):
@@ -157,7 +192,7 @@ class CorsRules:
         flow.metadata[ANSWERED] = True
         flow.response = response
         self._changed(flow, rule)
-        _log_change(rule, flow, outcome, f"{outcome.what} with {status}", [])
+        self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", [])
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -182,11 +217,40 @@ class CorsRules:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)
         self._changed(flow, rule)
-        _log_change(rule, flow, outcome, what, before)
+        self._log_change(rule, flow, target.cors, outcome, what, before)
 
     def _changed(self, flow: http.HTTPFlow, rule: Rule) -> None:
         flow.metadata[CHANGED_BY] = rule.name
         self._fired[rule.name] += 1
+
+    def _log_change(
+        self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, outcome: Outcome, what: str, before: cors.Fields
+    ) -> None:
+        """One line per changed flow: the rule, what it did, the header difference, and
+        why the flow may not show what the rule intends. Built only when it will be shown."""
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        caveat = self._caveat(flow, seen, outcome, rule, what)
+        changes = _changes(before, outcome.fields)
+        request = flow.request
+        origin = request.headers.get("origin", "no origin")
+        logger.info(
+            "cors: rule %r %s for %s %s (origin %s): %s%s",
+            rule.name, what, printable(request.method), printable(fetched_url(flow)), printable(origin),
+            printable("; ".join(changes) or "headers unchanged"), f" [may not show: {printable(caveat)}]" if caveat else "",
+        )
+
+    def _caveat(self, flow: http.HTTPFlow, seen: cors.CorsRequest, outcome: Outcome, rule: Rule, what: str) -> str | None:
+        """Why the flow may not show the rule's fault; a preflight's fate is remembered for
+        the request that follows it."""
+        key = _preflight_key(flow, seen)
+        if seen.preflight:
+            self._preflights.remember(key, outcome.caveat or f"rule {rule.name!r} {what}")
+            return outcome.caveat
+        if outcome.faults_preflight is None:
+            return outcome.caveat
+        needs = verdicts.needs_preflight(flow.request.method, text_fields(flow.request.headers))
+        return self._preflights.why_unfaulted(outcome.faults_preflight, key, needs)
 
 
 BODY_HEADERS = (
@@ -278,20 +342,9 @@ def _would_write_unsafe(rule: Rule, flow: http.HTTPFlow, before: cors.Fields, af
     return False
 
 
-def _log_change(rule: Rule, flow: http.HTTPFlow, outcome: Outcome, what: str, before: cors.Fields) -> None:
-    """One line per changed flow: the rule, what it did, the header difference, and
-    why the flow may not show what the rule intends. Built only when it will be shown."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    changes = _changes(before, outcome.fields)
-    request = flow.request
-    origin = request.headers.get("origin", "no origin")
-    caveat = f" [may not show: {printable(outcome.caveat)}]" if outcome.caveat else ""
-    logger.info(
-        "cors: rule %r %s for %s %s (origin %s): %s%s",
-        rule.name, what, printable(request.method), printable(fetched_url(flow)), printable(origin),
-        printable("; ".join(changes) or "headers unchanged"), caveat,
-    )
+def _preflight_key(flow: http.HTTPFlow, seen: cors.CorsRequest) -> PreflightKey:
+    """The preflight a request goes with: same origin, URL and (asked-for) method."""
+    return seen.origin or "", fetched_url(flow), seen.method
 
 
 def _shown(name: str) -> str:

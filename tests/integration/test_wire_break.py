@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from support.servers import PLAIN, running_mitmdump
@@ -45,7 +47,7 @@ def test_a_response_scenario_answers_the_preflight_and_faults_the_response(backe
     "scenario, headers, caveat",
     [
         ("preflight-invalid-status", {"Origin": ORIGIN},
-         "[may not show: preflight-invalid-status faults the preflight, and none came for this request (it needs none, or the browser cached one)]"),
+         "[may not show: preflight-invalid-status faults the preflight, and this request needs none]"),
         ("wildcard-origin-not-allowed", {"Origin": ORIGIN},
          "[may not show: shows only on a credentialed request (credentials: 'include'), and that is not on the wire; this request carries no Cookie]"),
     ],
@@ -57,3 +59,14 @@ def test_a_flow_that_cannot_show_the_scenario_is_logged(backend, write_rules, sc
     assert status == 200
     (line,) = [line for line in proxy.output().splitlines() if "cors: rule 'the bug'" in line]
     assert line.endswith(caveat)
+
+
+def test_a_preflight_that_could_not_show_the_fault_is_named_on_the_request_after_it(backend, write_rules):
+    rules = write_rules("rules:\n  - name: the bug\n    break: {scenario: header-disallowed-by-preflight-response, header: X-Other}\n")
+    url = backend.url(PLAIN + "e")
+    with running_mitmdump([rules]) as proxy:
+        send(proxy, "OPTIONS", url, PREFLIGHT)
+        send(proxy, "PUT", url, {"Origin": ORIGIN, "X-Test": "1"})
+    (line,) = [line for line in proxy.output().splitlines() if "cors: rule 'the bug' made the response correct for PUT" in line]
+    assert re.search(r"\[may not show: header-disallowed-by-preflight-response faults the preflight; this request's came "
+                     r"\d+ ms earlier, but the preflight does not ask for x-other\]$", line), line

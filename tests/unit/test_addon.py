@@ -444,3 +444,46 @@ def test_a_rule_never_echoes_a_control_character_into_a_header(configured, caplo
     (line,) = [r.getMessage() for r in caplog.records if r.name == "mitmcors.addon"]
     assert line.startswith(f"cors: rule 'bypass' left {method} http://api.test/v1/items (origin ")
     assert line.endswith(f" as it came: it would write {written}")
+
+
+def _caveat_logged(caplog, rule: str) -> str:
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"cors: rule {rule!r}")]
+    return line.partition("[may not show: ")[2].rstrip("]")
+
+
+def test_a_preflight_fault_missing_from_a_simple_request_says_it_needs_none(configured, caplog):
+    addon = configured("rules:\n  - name: bug\n    break: preflight-invalid-status\n")
+    with caplog.at_level(logging.INFO):
+        respond(addon, flow("GET", {"Origin": ORIGIN}), backend())
+    assert _caveat_logged(caplog, "bug") == "preflight-invalid-status faults the preflight, and this request needs none"
+
+
+def test_a_preflight_fault_missing_without_any_preflight_says_the_browser_cached_one(configured, caplog):
+    addon = configured("rules:\n  - name: bug\n    break: preflight-invalid-status\n")
+    with caplog.at_level(logging.INFO):
+        respond(addon, flow("PUT", {"Origin": ORIGIN, "X-Test": "1"}), backend())
+    assert _caveat_logged(caplog, "bug") == (
+        "preflight-invalid-status faults the preflight, and none came for this request: the browser used a cached one"
+    )
+
+
+def test_a_preflight_fault_missing_after_its_preflight_says_what_became_of_it(configured, caplog):
+    addon = configured("rules:\n  - name: bug\n    break: {scenario: header-disallowed-by-preflight-response, header: X-Other}\n")
+    preflight = flow("OPTIONS", PREFLIGHT)
+    with caplog.at_level(logging.INFO):
+        addon.request(preflight)
+        caplog.clear()
+        respond(addon, flow("PUT", {"Origin": ORIGIN, "X-Test": "1", "Content-Type": "application/json"}), backend())
+    said = _caveat_logged(caplog, "bug")
+    assert said.startswith("header-disallowed-by-preflight-response faults the preflight; this request's came ")
+    assert said.endswith(" ms earlier, but the preflight does not ask for x-other")
+
+
+def test_a_preflight_no_rule_touched_is_said_to_have_passed_untouched(configured, caplog):
+    addon = configured("rules:\n  - name: bug\n    match: {filter: '~m PUT'}\n    break: preflight-invalid-status\n")
+    preflight = flow("OPTIONS", PREFLIGHT)
+    with caplog.at_level(logging.INFO):
+        addon.request(preflight)
+        respond(addon, preflight, backend(204))
+        respond(addon, flow("PUT", {"Origin": ORIGIN, "X-Test": "1"}), backend())
+    assert _caveat_logged(caplog, "bug").endswith(" ms earlier and reached the backend untouched")

@@ -111,7 +111,6 @@ def test_the_proxy_answer_to_a_preflight(name):
 @pytest.mark.parametrize(
     "name, options, request_, caveat",
     [
-        ("preflight-invalid-status", {}, ACTUAL, "preflight-invalid-status faults the preflight, and none came for this request (it needs none, or the browser cached one)"),
         ("wildcard-origin-not-allowed", {}, cors.CorsRequest(ORIGIN, "GET", False), "shows only on a credentialed request (credentials: 'include'), and that is not on the wire; this request carries no Cookie"),
         ("invalid-allow-credentials", {}, ACTUAL, None),
         ("preflight-invalid-allow-credentials", {}, PREFLIGHT, "shows only on a credentialed request (credentials: 'include'), and that is not on the wire; a preflight never carries cookies"),
@@ -126,6 +125,11 @@ def test_the_proxy_answer_to_a_preflight(name):
 def test_a_flow_that_cannot_show_the_failure_says_why(name, options, request_, caveat):
     outcome = actions.response_rewrite(breaking(name, **options), request_, URL, BACKENDS["cors-less"], 200)
     assert outcome.caveat == caveat
+
+
+def test_a_preflight_fault_on_the_actual_request_is_named_for_the_log_to_explain():
+    outcome = actions.response_rewrite(breaking("preflight-invalid-status"), ACTUAL, URL, BACKENDS["cors-less"], 200)
+    assert (outcome.what, outcome.caveat, outcome.faults_preflight) == ("made the response correct", None, "preflight-invalid-status")
 
 
 def test_options_shape_the_fault():
