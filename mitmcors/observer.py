@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 BLOCKED_MARKER = ":no_entry:"
 WARNED_MARKER = ":warning:"
+BLOCKED_COMMENT = "cors: blocked "
+"""How a blocked flow's comment begins, and no other's: ``~comment "^cors: blocked"`` finds them."""
+WARNINGS_REMEMBERED = 4096
+"""How many (rule, host, warnings) triples are remembered to log each once: past it, they log again."""
 
 
 class CorsVerdicts:
@@ -38,6 +42,8 @@ class CorsVerdicts:
         self._running = False
         self._seen = 0
         self._warned = 0
+        self._warnings_logged: set[tuple[str | None, str, tuple[str, ...]]] = set()
+        self._warnings_unlogged = 0
         self._blocked: collections.Counter[str] = collections.Counter()  # bounded by the kinds
         self._chains = RedirectChains()
         self._flows_kept = True  # until configure() says whether a flow's comment reaches anyone
@@ -104,9 +110,10 @@ class CorsVerdicts:
         blocked = sum(self._blocked.values())
         reasons = ", ".join(f"{reason} {count}" for reason, count in self._blocked.most_common())
         flows = "flow" if self._seen == 1 else "flows"
+        unlogged = f" ({self._warnings_unlogged} not logged: the same warning for the same rule and host)" if self._warnings_unlogged else ""
         return (
             f"{self._seen} cross-origin {flows} seen, {blocked} blocked"
-            f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings"
+            f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings{unlogged}"
         )
 
     def _judge(
@@ -125,7 +132,7 @@ class CorsVerdicts:
             return  # nobody will read the explanation: spare the proxy writing it
         entry = report_entry(flow, exchange, verdict, connection_error, chain)
         if shown:
-            _show(flow, entry)
+            _show(flow, entry, log=verdict.failure is not None or self._first_time_warned(flow, entry))
         if self._report is not None and not self._report.write(entry):
             self._report = None  # it said why: no more report lines, the proxying goes on
 
@@ -139,6 +146,17 @@ class CorsVerdicts:
         location = verdicts.redirect_location(status, fields)
         if location is not None:
             self._chains.follow(chain, fetched_url(flow), seen.origin or url_origin(flow), location)
+
+    def _first_time_warned(self, flow: http.HTTPFlow, entry: dict[str, Any]) -> bool:
+        """Whether these warnings are new for this rule and host: a rule that warns on
+        every flow to a host (a public API's wildcard) is logged once, and counted."""
+        key = (entry["rule"], flow.request.host, tuple(entry["warnings"]))
+        if key in self._warnings_logged:
+            self._warnings_unlogged += 1
+            return False
+        if len(self._warnings_logged) < WARNINGS_REMEMBERED:
+            self._warnings_logged.add(key)
+        return True
 
     def _count(self, verdict: Verdict) -> None:
         self._seen += 1
@@ -254,28 +272,31 @@ def _credentials_warning(verdict: Verdict) -> list[str]:
     other = verdict.with_credentials
     if other is None:
         return []
-    outcome = f"blocked ({other.reason})" if other.failure else "allowed"
+    outcome = f"blocks it ({other.reason})" if other.failure else "allows it"
     return [
         "the credentials mode is not on the wire and decides this verdict: with "
-        f"credentials: 'include' it is {outcome}"
+        f"credentials: 'include' the browser {outcome}"
     ]
 
 
-def _show(flow: http.HTTPFlow, entry: dict[str, Any]) -> None:
-    """The log line, and in mitmweb/console the flow's marker and comment, with what came
-    from the network (URL, origin, header values in the message, errors) made printable."""
+def _show(flow: http.HTTPFlow, entry: dict[str, Any], log: bool = True) -> None:
+    """The log line (unless told not to repeat it), and in mitmweb/console the flow's marker
+    and comment, the same line; what came from the network (URL, origin, header values in
+    the message, errors) made printable."""
     shaped = f" (shaped by rule {entry['rule']!r})" if entry["rule"] else ""
     where = f"{entry['method']} {entry['url']} (origin {entry['origin']}){shaped}"
     if entry["verdict"] == "blocked":
-        text = f"blocked {where}: {entry['reason']}: {entry['message']} Fix: {entry['fix']}."
+        text = f"{BLOCKED_COMMENT}{where}: {entry['reason']}: {entry['message']} Fix: {entry['fix']}."
         if entry["warnings"]:
             text += f" Note: {'; '.join(entry['warnings'])}."
         text = printable(text)
-        logger.warning("cors: %s", text)
+        if log:
+            logger.warning("%s", text)
         _annotate(flow, BLOCKED_MARKER, text)
     elif entry["warnings"]:
-        text = printable(f"allowed with warnings {where}: {'; '.join(entry['warnings'])}")
-        logger.info("cors: %s", text)
+        text = printable(f"cors: allowed with warnings {where}: {'; '.join(entry['warnings'])}")
+        if log:
+            logger.info("%s", text)
         _annotate(flow, WARNED_MARKER, text)
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from mitmproxy import exceptions, http
+from mitmproxy import exceptions, flowfilter, http
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CHANGED_BY
@@ -69,7 +69,7 @@ def test_an_unknown_credentials_mode_that_decides_gives_both_outcomes(observer, 
     (entry,) = observer.lines()
     assert (entry["verdict"], entry["reason"]) == ("allowed", None)
     assert entry["with_credentials"] == {"verdict": "blocked", "reason": "WildcardOriginNotAllowed"}
-    assert entry["warnings"] == ["the credentials mode is not on the wire and decides this verdict: with credentials: 'include' it is blocked (WildcardOriginNotAllowed)"]
+    assert entry["warnings"] == ["the credentials mode is not on the wire and decides this verdict: with credentials: 'include' the browser blocks it (WildcardOriginNotAllowed)"]
     assert f.marked == WARNED_MARKER
     assert "cors: allowed with warnings GET http://api.test/v1/items" in caplog.text
 
@@ -117,6 +117,31 @@ def test_the_summary_counts_what_was_seen(observer, caplog):
     assert "cors: 3 cross-origin flows seen, 2 blocked (MissingAllowOriginHeader 2), 1 with warnings" in caplog.text
 
 
+def test_the_same_warning_for_the_same_rule_and_host_is_logged_once_and_counted(observer, caplog):
+    wildcard = [("Access-Control-Allow-Origin", "*")]
+    flows = [flow("GET", [("Origin", ORIGIN)], wildcard, url=f"http://api.test/v1/{n}") for n in range(3)]
+    flows.append(flow("GET", [("Origin", ORIGIN)], wildcard, url="http://other.test/v1/items"))
+    flows[-1].request.headers["Host"] = "other.test"
+    with caplog.at_level(logging.INFO):
+        for f in flows:
+            observer.response(f)
+        observer.done()
+    logged = [r.getMessage() for r in caplog.records if "allowed with warnings" in r.getMessage()]
+    assert [line.split()[5] for line in logged] == ["http://api.test/v1/0", "http://other.test/v1/items"]
+    assert all(f.comment.startswith("cors: allowed with warnings GET ") for f in flows), "every flow keeps its comment"
+    assert "4 with warnings (2 not logged: the same warning for the same rule and host)" in caplog.text
+
+
+def test_only_a_blocked_flow_comment_starts_as_the_documented_filter_expects(observer):
+    blocked = flow("GET", [("Origin", ORIGIN)])
+    warned = flow("GET", [("Origin", ORIGIN)], [("Access-Control-Allow-Origin", "*")])
+    observer.response(blocked)
+    observer.response(warned)
+    only_blocked = flowfilter.parse('~comment "^cors: blocked"')
+    assert (bool(only_blocked(blocked)), bool(only_blocked(warned))) == (True, False)
+    assert not flowfilter.parse("~comment blocked")(warned), "a warned flow's comment never says blocked"
+
+
 def test_a_report_path_that_cannot_be_written_is_refused(tmp_path, caplog):
     addon = CorsVerdicts()
     with taddons.context(addon) as tctx:
@@ -144,7 +169,7 @@ def test_odd_bytes_are_shown_readably_everywhere(observer):
     observer.response(f)
     (entry,) = observer.lines()
     assert entry["origin"] == "http://\\xff.test"
-    assert f.marked == ":star:" and f.comment.startswith("tester's note\nblocked GET")
+    assert f.marked == ":star:" and f.comment.startswith("tester's note\ncors: blocked GET")
     f.comment.encode("utf-8")  # a flow file can store it
 
 

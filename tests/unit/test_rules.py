@@ -257,7 +257,7 @@ def test_an_alias_bomb_is_refused_at_once(tmp_path, monkeypatch):
     started = time.perf_counter()
     with pytest.raises(RuleError) as raised:
         load_files(["r.yaml"])
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 5, "expanding the aliases took 30 s before the limit; 0.13 s with it"
     assert str(raised.value) == "r.yaml:615: rule '#12': more than 4,000,000 values once aliases are expanded, the limit"
 
 
