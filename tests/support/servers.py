@@ -370,14 +370,14 @@ def mitmdump_command(
 class MitmdumpProcess:
     """A mitmdump subprocess whose combined stdout+stderr is captured live."""
 
-    def __init__(self, command: list[str], port: int) -> None:
+    def __init__(self, command: list[str], port: int, cwd: Path = REPO_ROOT) -> None:
         self.command = command
         self.port = port
         self._lock = threading.Lock()
         self._chunks: list[str] = []
         self._popen = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
