@@ -31,17 +31,17 @@ _XHR_CREDENTIALS = (" The credentials mode of requests initiated by the XMLHttpR
                     "withCredentials attribute.")
 _LIST = re.compile(r"[,\s]")  # an Allow-Origin value listing several origins
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
-_SCENARIO_BY_KIND = {scenario.kind: scenario for scenario in SCENARIOS.values() if scenario.kind}
+_SCENARIO_BY_KIND = {scenario.kind: scenario for scenario in SCENARIOS.values() if scenario.kind}  # every kind has one
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One kind the line may stand for: its scenario (None where no scenario reproduces it),
-    a rule file that breaks the line's URL that way, and the fix."""
+    """One kind the line may stand for: its scenario, a rule file that breaks the line's URL
+    that way, and the fix."""
 
     kind: str
-    scenario: str | None
-    rule: str | None
+    scenario: str
+    rule: str
     fix: str
 
 
@@ -75,10 +75,8 @@ class Explanation:
             lines.append("The line names no URL, so the rule matches any host and path"
                          + (" (only its origin)" if self.origin else "") + ": add the failing request's to its match.")
         for candidate in self.candidates:
-            scenario = candidate.scenario or "none (no break scenario reproduces this kind)"
-            lines += ["", f"{candidate.kind}: scenario {scenario}", f"  server-side fix: {candidate.fix}"]
-            if candidate.rule:
-                lines += ["  rule:", *("    " + row for row in candidate.rule.splitlines())]
+            lines += ["", f"{candidate.kind}: scenario {candidate.scenario}", f"  server-side fix: {candidate.fix}",
+                      "  rule:", *("    " + row for row in candidate.rule.splitlines())]
         return "\n".join(lines)
 
 
@@ -147,9 +145,7 @@ def _match(url: str | None, origin: str | None) -> dict[str, str]:
 def _candidate(kind: str, values: dict[str, str], match: dict[str, str], code: str | None) -> Candidate:
     value = values.get("value") or (values.get("status") if kind == "PreflightInvalidStatus" else None) or "…"
     fix = KINDS[kind].fix_for(value, values.get("origin") or "<origin>")
-    scenario = _SCENARIO_BY_KIND.get(kind)
-    if scenario is None:
-        return Candidate(kind, None, None, fix)
+    scenario = _SCENARIO_BY_KIND[kind]
     if kind == "MethodDisallowedByPreflightResponse" and values.get("value"):
         match = {**match, "method": values["value"]}  # the scenario has no option for it; the match narrows
     return Candidate(kind, scenario.name, _rule(kind, scenario, _options(scenario, values, code), match), fix)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from mitmcors.cors import (
     ALLOW_CREDENTIALS,
@@ -24,6 +25,7 @@ from mitmcors.cors import (
     CorsRequest,
     Fields,
 )
+from mitmcors import urls, verdicts
 from mitmcors.corserrors import KINDS
 from mitmcors.engines import SAID, same_line_as
 
@@ -133,6 +135,61 @@ def _disallowed_redirect(answer: Answer, options: Options) -> Faulted:
     return Faulted(_replaced(answer.fields, "Location", [location]), status=options.get("status", 301))
 
 
+def _redirect(location: str, answer: Answer, options: Options, kind: str) -> Faulted:
+    """A redirect that passes the CORS check (the answer's own headers) to a target the
+    browser refuses; a location given in the rule that the browser would refuse otherwise,
+    or follow, says so."""
+    location = options.get("location", location)
+    fields = _replaced(answer.fields, "Location", [location])
+    status = options.get("status", DEFAULT_REDIRECT_STATUS)
+    if kind == "TooManyRedirects":
+        return Faulted(fields, status)
+    target = urls.parse(location, answer.url)
+    failure = verdicts.refuse_redirect(target, location, 0) or (target and verdicts.check_redirect_target(target))
+    if failure is None:
+        return Faulted(fields, status, f"the browser follows a redirect to {location}: no {kind}")
+    return Faulted(fields, status, None if failure.kind == kind else f"a redirect to {location} fails as {failure.kind}, not {kind}")
+
+
+def _with_credentials(url: str) -> str:
+    split = urlsplit(url)
+    return urlunsplit(split._replace(netloc=f"user:password@{split.netloc.rpartition('@')[2]}"))
+
+
+def _own_host_with_port(url: str, port: int) -> str:
+    split = urlsplit(url)
+    host = f"[{split.hostname}]" if split.hostname and ":" in split.hostname else split.hostname
+    return urlunsplit(split._replace(netloc=f"{host}:{port}"))
+
+
+def _redirect_with_credentials(answer: Answer, options: Options) -> Faulted:
+    return _redirect(_with_credentials(answer.url), answer, options, "RedirectContainsCredentials")
+
+
+def _redirect_to_disabled_scheme(answer: Answer, options: Options) -> Faulted:
+    return _redirect("mailto:support@example.invalid", answer, options, "CorsDisabledScheme")
+
+
+def _redirect_forever(answer: Answer, options: Options) -> Faulted:
+    return _redirect(answer.url, answer, options, "TooManyRedirects")
+
+
+def _redirect_to_invalid_url(answer: Answer, options: Options) -> Faulted:
+    return _redirect("http://[broken/", answer, options, "InvalidRedirect")
+
+
+def _redirect_to_unsafe_scheme(answer: Answer, options: Options) -> Faulted:
+    return _redirect("data:text/plain,redirected", answer, options, "UnsafeRedirect")
+
+
+def _redirect_to_websocket(answer: Answer, options: Options) -> Faulted:
+    return _redirect(answer.url.replace("http", "ws", 1), answer, options, "UnknownUrlScheme")
+
+
+def _redirect_to_blocked_port(answer: Answer, options: Options) -> Faulted:
+    return _redirect(_own_host_with_port(answer.url, BLOCKED_PORT), answer, options, "UnsafePort")
+
+
 def _method_disallowed(answer: Answer, options: Options) -> Faulted:
     method = answer.request.method
     others = [allowed for allowed in sorted(SAFELISTED_METHODS) if allowed != method]
@@ -216,6 +273,30 @@ _PREFLIGHT_ONLY = (
     ("InvalidAllowHeadersPreflightResponse",
      "Header names separated by spaces or other characters instead of commas.", (), _invalid_allow_headers),
 )
+DEFAULT_REDIRECT_STATUS = 307  # keeps the method and body, as the request came
+BLOCKED_PORT = 6000  # X11's: every engine refuses to connect to it
+_REDIRECTS = (
+    ("RedirectContainsCredentials",
+     "A redirect to a URL with a user name and password in it (a basic-auth link to a file "
+     "store or a legacy service).", ("status",), _redirect_with_credentials),
+    ("CorsDisabledScheme",
+     "A redirect out of http(s): a `mailto:` contact, an `ftp:` download, an app's custom scheme.",
+     ("status", "location"), _redirect_to_disabled_scheme),
+    ("TooManyRedirects",
+     "A redirect loop: a login redirect the API's cookie never stops, two canonical-URL rules "
+     "undoing each other.", ("status",), _redirect_forever),
+    ("InvalidRedirect",
+     "A Location header from a broken template or an unescaped value: not a URL.",
+     ("status", "location"), _redirect_to_invalid_url),
+    ("UnsafeRedirect",
+     "A redirect to a `data:`, `file:` or `about:` URL.", ("status", "location"), _redirect_to_unsafe_scheme),
+    ("UnknownUrlScheme",
+     "A redirect to the WebSocket endpoint (`ws:`/`wss:`) instead of its HTTP URL.", ("status",),
+     _redirect_to_websocket),
+    ("UnsafePort",
+     "A redirect to a service on a port browsers refuse (6000, 6666, 10080, ...).", ("status",),
+     _redirect_to_blocked_port),
+)
 _PREFLIGHT_TWIN = "As above, on the preflight only: OPTIONS is often answered by another handler or a gateway."
 
 
@@ -230,6 +311,7 @@ def _build() -> dict[str, Scenario]:
     scenarios = [_scenario(kind, False, *rest) for kind, *rest in _ORIGIN_FAULTS]
     scenarios += [_scenario("Preflight" + kind, True, _PREFLIGHT_TWIN, *rest[1:]) for kind, *rest in _ORIGIN_FAULTS]
     scenarios += [_scenario(kind, True, *rest) for kind, *rest in _PREFLIGHT_ONLY]
+    scenarios += [_scenario(kind, False, *rest) for kind, *rest in _REDIRECTS]
     scenarios.append(
         Scenario("header-not-exposed", None, False,
                  "(no error: the fetch succeeds, but `response.headers.get(name)` is null)",
@@ -240,6 +322,8 @@ def _build() -> dict[str, Scenario]:
 
 
 SCENARIOS: dict[str, Scenario] = _build()
+REDIRECTING = frozenset({"preflight-disallowed-redirect", *(kebab(kind) for kind, *_ in _REDIRECTS)})
+"""The scenarios whose fault is a redirect: their status is a redirect's."""
 
 
 def scenario_table() -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from mitmcors import cors
 from mitmcors.globs import GLOB_CHARACTERS, compile_globs, is_literal
-from mitmcors.scenarios import SCENARIOS, Scenario
+from mitmcors.scenarios import REDIRECTING, SCENARIOS, Scenario
 from mitmcors.verdicts import MAX_PREFLIGHT_CACHE
 from mitmcors.yamlnodes import (
     MAX_ALIASES,
@@ -380,7 +380,7 @@ def _scenario(node: yaml.Node, ctx: Context, what: str) -> Scenario:
 
 
 def _status(node: yaml.Node, ctx: Context, what: str, scenario: Scenario) -> int:
-    allowed = REDIRECT_SCENARIO_STATUSES if scenario.name == "preflight-disallowed-redirect" else range(400, 600)
+    allowed = REDIRECT_SCENARIO_STATUSES if scenario.name in REDIRECTING else range(400, 600)
     status = non_negative_int(node, ctx, what)
     if status not in allowed:
         shown = ", ".join(map(str, allowed)) if allowed is REDIRECT_SCENARIO_STATUSES else "400 to 599"

@@ -178,12 +178,11 @@ def test_firefox_names_its_reason_code():
     assert "Firefox prints this same line for 2 kinds" in text
 
 
-def test_a_kind_no_scenario_reproduces_gets_its_fix_and_no_rule():
+def test_a_network_error_of_a_redirect_gets_its_scenario_and_a_rule():
     explanation = explain("Failed to load resource: net::ERR_TOO_MANY_REDIRECTS")
     (candidate,) = explanation.candidates
-    assert (explanation.engine, candidate.kind, candidate.scenario, candidate.rule) == (
-        "chromium", "TooManyRedirects", None, None)
-    assert "no break scenario" in explanation.text()
+    assert (explanation.engine, candidate.kind, candidate.scenario) == ("chromium", "TooManyRedirects", "too-many-redirects")
+    assert rule_of(candidate.rule) == {"name": "reproduce TooManyRedirects on any host", "break": "too-many-redirects"}
 
 
 def test_a_glob_character_in_the_path_still_matches_it():

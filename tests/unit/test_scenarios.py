@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mitmcors import actions, cors
+from mitmcors.corserrors import KINDS
 from mitmcors.rules import Break, parse_rules
 from mitmcors.scenarios import SCENARIOS, kebab, scenario_table
 
@@ -46,8 +47,18 @@ FAULTED = {
     "invalid-allow-headers-preflight-response": ({"access-control-allow-origin": [ORIGIN], "access-control-allow-credentials": ["true"], "access-control-allow-methods": ["PUT"], "access-control-allow-headers": ["content-type x-test x-requested-with"]}, None),
     "header-not-exposed": ({"access-control-allow-origin": [ORIGIN], "access-control-allow-credentials": ["true"]}, None),
 }
+REDIRECTS_TO = {  # a redirect that passes the CORS check, to a target the browser refuses
+    "redirect-contains-credentials": "http://user:password@api.test/v1/items",
+    "cors-disabled-scheme": "mailto:support@example.invalid",
+    "too-many-redirects": URL,
+    "invalid-redirect": "http://[broken/",
+    "unsafe-redirect": "data:text/plain,redirected",
+    "unknown-url-scheme": "ws://api.test/v1/items",
+    "unsafe-port": "http://api.test:6000/v1/items",
+}
 CORRECT_PREFLIGHT = {"access-control-allow-origin": [ORIGIN], "access-control-allow-credentials": ["true"], "access-control-allow-methods": ["PUT"], "access-control-allow-headers": ["content-type, x-test"]}
 CORRECT_ACTUAL = {"access-control-allow-origin": [ORIGIN], "access-control-allow-credentials": ["true"], "access-control-expose-headers": ["content-type, x-total"]}
+FAULTED.update({name: ({**CORRECT_ACTUAL, "location": [target]}, 307) for name, target in REDIRECTS_TO.items()})
 
 
 def cors_of(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -120,6 +131,8 @@ def test_the_proxy_answer_to_a_preflight(name):
         ("header-not-exposed", {"header": "Content-Type"}, ACTUAL, "content-type is a CORS-safelisted response header, always readable"),
         ("header-not-exposed", {"header": "X-Missing"}, ACTUAL, "the response has no x-missing header"),
         ("allow-origin-mismatch", {"origin": ORIGIN}, ACTUAL, "the given origin is the request's own"),
+        ("cors-disabled-scheme", {"location": "https://ok.test/"}, ACTUAL, "the browser follows a redirect to https://ok.test/: no CorsDisabledScheme"),
+        ("unsafe-redirect", {"location": "ws://x.test/"}, ACTUAL, "a redirect to ws://x.test/ fails as UnknownUrlScheme, not UnsafeRedirect"),
     ],
 )
 def test_a_flow_that_cannot_show_the_failure_says_why(name, options, request_, caveat):
@@ -176,3 +189,8 @@ def test_the_readme_scenario_table_is_the_registry():
 
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert scenario_table() in readme
+
+
+def test_every_kind_a_browser_reports_has_a_scenario_of_its_name():
+    assert {scenario.kind for scenario in SCENARIOS.values()} - {None} == set(KINDS)
+    assert all(scenario.name == kebab(scenario.kind) for scenario in SCENARIOS.values() if scenario.kind)
