@@ -26,14 +26,8 @@ from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 from mitmcors import labservers
-from mitmcors.labservers import (  # noqa: F401  (re-exported: the tests import them from here)
-    GOOD_CORS,
-    PLAIN,
-    BackgroundServer,
-    BaseHandler,
-    RecordedRequest,
-    RecordingHTTPServer,
-)
+from mitmcors.labservers import GOOD_CORS, PLAIN  # noqa: F401  (tests import them from here)
+from mitmcors.labservers import BackgroundServer, BaseHandler, RecordedRequest, RecordingHTTPServer
 from support.tls import server_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
