@@ -159,13 +159,17 @@ def instructions(urls: LabUrls, proxy_port: int, cwd: Path, as_root: bool) -> st
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="mitmcors-lab", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--page-port", type=int, default=8000, help="the page's port (default 8000)")
-    parser.add_argument("--api-port", type=int, default=8001, help="the API without CORS (default 8001)")
-    parser.add_argument("--cors-api-port", type=int, default=8002,
+    parser = argparse.ArgumentParser(
+        prog="mitmcors-lab",
+        description="Serve, on 127.0.0.1, a page and two APIs (one with no CORS at all, one with a correct "
+                    "setup), and print the proxy and Chromium commands to put in between.")
+    parser.add_argument("--page-port", type=int, default=8000, metavar="PORT", help="the page's port (default 8000)")
+    parser.add_argument("--api-port", type=int, default=8001, metavar="PORT",
+                        help="the API without CORS (default 8001)")
+    parser.add_argument("--cors-api-port", type=int, default=8002, metavar="PORT",
                         help="the API with correct CORS (default 8002)")
-    parser.add_argument("--proxy-port", type=int, default=8080,
-                        help="the proxy port the printed commands use (default 8080)")
+    parser.add_argument("--proxy-port", type=int, default=8080, metavar="PORT",
+                        help="the proxy's port in the printed commands (default 8080)")
     return parser.parse_args(argv)
 
 
