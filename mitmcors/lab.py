@@ -76,9 +76,11 @@ def running_lab(page_port: int, api_port: int, cors_api_port: int) -> Iterator[L
     """Serve the page and both APIs until the block ends; all three are bound before any
     starts, so a busy port leaves nothing running."""
     with ExitStack() as stack:
-        plain_api = listening(ApiServer, api_port, "the API without CORS", "--api-port")
+        plain_api = listening(lambda port: ApiServer(port, only=PLAIN), api_port, "the API without CORS",
+                              "--api-port")
         stack.callback(plain_api.stop)
-        cors_api = listening(ApiServer, cors_api_port, "the API with correct CORS", "--cors-api-port")
+        cors_api = listening(lambda port: ApiServer(port, only=GOOD_CORS), cors_api_port,
+                             "the API with correct CORS", "--cors-api-port")
         stack.callback(cors_api.stop)
         page = lab_page(plain_api.url(PLAIN), cors_api.url(GOOD_CORS))
         page_server = listening(lambda port: PageServer(lambda query: page, port, [SESSION_COOKIE]),

@@ -102,19 +102,34 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class ApiHTTPServer(RecordingHTTPServer):
+    """The API server's state: the one path prefix it serves, if it is held to one."""
+
+    only: str | None = None
+
+
 class ApiHandler(BaseHandler):
     """API backend whose behaviour is chosen by the path prefix (PLAIN, GOOD_CORS); a
     subclass adds behaviours by overriding ``answer`` and ``answer_preflight``."""
 
-    def _handle(self) -> None:
+    server: ApiHTTPServer
+
+    def _dispatch(self, answer: Callable[[RecordedRequest, str], None]) -> None:
+        """Record the request, then answer it, or 404 where the server is held to another prefix."""
         request = self._record()
-        self.answer(request, urlsplit(request.path).path)
+        path = urlsplit(request.path).path
+        if self.server.only is None or path.startswith(self.server.only):
+            answer(request, path)
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND)
+
+    def _handle(self) -> None:
+        self._dispatch(self.answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
 
     def do_OPTIONS(self) -> None:
-        request = self._record()
-        self.answer_preflight(request, urlsplit(request.path).path)
+        self._dispatch(self.answer_preflight)
 
     def answer(self, request: RecordedRequest, path: str) -> None:
         """Every method but OPTIONS."""
@@ -243,9 +258,16 @@ class BackgroundServer:
 
 
 class ApiServer(BackgroundServer):
-    """Backend API; see PLAIN and GOOD_CORS for its behaviours."""
+    """Backend API; see PLAIN and GOOD_CORS for its behaviours. ``only`` holds it to one
+    prefix, so that the demo lab's API without CORS has none on any path."""
 
     handler = ApiHandler
+    server_class = ApiHTTPServer
+    _server: ApiHTTPServer
+
+    def __init__(self, port: int = 0, only: str | None = None) -> None:
+        super().__init__(port)
+        self._server.only = only
 
 
 class PageServer(BackgroundServer):

@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import socket
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -73,6 +74,15 @@ def test_the_page_sets_the_cookie_and_knows_both_apis(lab: LabProcess) -> None:
     config = json.dumps({"plain": f"http://127.0.0.1:{lab.api_port}/plain/",
                          "cors": f"http://127.0.0.1:{lab.cors_api_port}/goodcors/"})
     assert f"const LAB = {config};" in page
+
+
+def test_each_api_serves_only_its_own_behaviour(lab: LabProcess) -> None:
+    """The API without CORS has none on any path: the other API's prefix is not found there."""
+    for port, other in ((lab.api_port, "goodcors"), (lab.cors_api_port, "plain")):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/{other}/x", headers={"Origin": "http://a.test"})
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request)
+        assert raised.value.code == 404 and "Access-Control-Allow-Origin" not in raised.value.headers
 
 
 @pytest.mark.parametrize("option, role", [("--page-port", "the page"), ("--api-port", "the API without CORS"),
