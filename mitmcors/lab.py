@@ -128,7 +128,7 @@ def running_as_root() -> bool:
 
 def instructions(urls: LabUrls, proxy_port: int, cwd: Path, as_root: bool) -> str:
     """What the lab prints: where it serves, and the commands to run next, in order."""
-    sandbox = ("   --no-sandbox: you run as root, and Chromium refuses to start its sandbox as root;\n"
+    sandbox = ("   --no-sandbox: you run as root, and as root Chromium will not start without it;\n"
                "   leave it out as another user.\n") if as_root else ""
     missing = [str(path) for path in (ADDON, BYPASS_RULES, BREAK_RULES) if not path.is_file()]
     clone = f"   (not found here, take them from a clone of mitmcors: {', '.join(missing)})\n" if missing else ""
