@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
 from support.servers import MitmdumpProcess, find_mitmdump, free_port, mitmdump_command  # noqa: E402
 from workload import (  # noqa: E402

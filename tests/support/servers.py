@@ -1,13 +1,14 @@
 """Real loopback servers and a real mitmdump process for end-to-end tests.
 
 Everything binds to 127.0.0.1 on a free port, so tests never touch the network
-and can run in parallel with other services on the machine.
+and can run in parallel with other services on the machine. The servers are the
+package's (``mitmcors.labservers``, which the demo lab runs too), with behaviours
+only the tests need added here.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import os
 import shutil
 import socket
@@ -19,11 +20,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
+from mitmcors import labservers
+from mitmcors.labservers import GOOD_CORS, PLAIN  # noqa: F401  (tests import them from here)
+from mitmcors.labservers import BackgroundServer, BaseHandler, RecordedRequest, RecordingHTTPServer
 from support.tls import server_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +38,8 @@ STARTUP_ERROR = "logged during startup"
 STARTUP_SETTLE = 0.5
 """Seconds to watch a freshly listening mitmdump for that late startup failure."""
 
-# Path prefixes of the API server; each selects one backend behaviour.
-PLAIN = "/plain/"
-"""Every method but OPTIONS answers 200 JSON; OPTIONS gets 501 (no handler)."""
+# Path prefixes of the API server beyond the package's PLAIN and GOOD_CORS; each selects one
+# backend behaviour.
 OPTIONS_405 = "/options405/"
 """Like PLAIN, but OPTIONS answers 405 Method Not Allowed."""
 OPTIONS_405_LARGE = "/options405large/"
@@ -50,9 +53,6 @@ WRONG_CORS = "/wrongcors/"
 PAGE = "/page/"
 """The test page, served by the API itself: a page in front of which a reverse proxy puts
 both the page and the API on one origin."""
-GOOD_CORS = "/goodcors/"
-"""A backend with perfect CORS: it echoes the Origin, allows credentials, grants what a
-preflight asks for (204) and exposes X-Total."""
 
 WRONG_CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "http://wrong.example"),
@@ -75,74 +75,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the backend received it, after the proxy."""
+class _ApiHandler(labservers.ApiHandler):
+    """The package's API with the tests' extra behaviours: OPTIONS answering 405 (with a
+    large or chunked body), wrong CORS headers, and the page served by the API itself."""
 
-    method: str
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
+    def answer(self, request: RecordedRequest, path: str) -> None:
+        if path.startswith(WRONG_CORS):
+            self._reply_json(request, WRONG_CORS_HEADERS)
+        elif path.startswith((OPTIONS_405, OPTIONS_405_LARGE, OPTIONS_405_CHUNKED)):
+            self.answer_without_cors(request)
+        elif path.startswith(PAGE):
+            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
+        else:
+            super().answer(request, path)
 
-    def header(self, name: str) -> str | None:
-        """First value of a header, case-insensitively, or None."""
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-class _RecordingHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that keeps a thread-safe log of requests."""
-
-    daemon_threads = True
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self._lock = threading.Lock()
-        self._log: list[RecordedRequest] = []
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._log.append(request)
-
-    def snapshot(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._log)
-
-
-class _BaseHandler(BaseHTTPRequestHandler):
-    """Shared plumbing: HTTP/1.1 keep-alive, request recording, quiet logs."""
-
-    protocol_version = "HTTP/1.1"
-    server: _RecordingHTTPServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Silence per-request stderr lines; tests inspect the recorded log instead."""
-
-    def _record(self) -> RecordedRequest:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        request = RecordedRequest(
-            method=self.command,
-            path=self.path,
-            headers=tuple(self.headers.items()),
-            body=body,
-        )
-        self.server.record(request)
-        return request
-
-    def _reply(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        extra_headers: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in extra_headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+    def answer_preflight(self, request: RecordedRequest, path: str) -> None:
+        if path.startswith(WRONG_CORS):
+            self._reply(HTTPStatus.OK, b"", "text/plain", WRONG_CORS_HEADERS)
+        elif path.startswith(OPTIONS_405_LARGE):
+            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
+        elif path.startswith(OPTIONS_405_CHUNKED):
+            self._reply_chunked(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
+        elif path.startswith(OPTIONS_405):
+            self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
+        else:
+            super().answer_preflight(request, path)
 
     def _reply_chunked(self, status: int, body: bytes, content_type: str, chunk_size: int = 1024) -> None:
         self.send_response(status)
@@ -156,78 +113,6 @@ class _BaseHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
-class _ApiHandler(_BaseHandler):
-    """API backend whose behaviour is chosen by the path prefix."""
-
-    def _handle(self) -> None:
-        request = self._record()
-        path = urlsplit(request.path).path
-        if path.startswith(WRONG_CORS):
-            self._reply_json(request, WRONG_CORS_HEADERS)
-        elif path.startswith(GOOD_CORS):
-            self._reply_json(request, [("X-Total", "42"), *_good_cors_headers(request), (
-                "Access-Control-Expose-Headers", "X-Total")])
-        elif path.startswith((PLAIN, OPTIONS_405, OPTIONS_405_LARGE, OPTIONS_405_CHUNKED)):
-            self._reply_json(request, [("X-Total", "42")])
-        elif path.startswith(PAGE):
-            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
-        else:
-            self.send_error(HTTPStatus.NOT_FOUND)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
-
-    def do_OPTIONS(self) -> None:
-        """Answer OPTIONS per prefix; PLAIN behaves as if no handler existed."""
-        request = self._record()
-        path = urlsplit(request.path).path
-        if path.startswith(WRONG_CORS):
-            self._reply(HTTPStatus.OK, b"", "text/plain", WRONG_CORS_HEADERS)
-        elif path.startswith(GOOD_CORS):
-            granted = [
-                ("Access-Control-Allow-Methods", request.header("Access-Control-Request-Method") or "GET"),
-                ("Access-Control-Allow-Headers", request.header("Access-Control-Request-Headers") or ""),
-            ]
-            self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain", [*_good_cors_headers(request), *granted])
-        elif path.startswith(OPTIONS_405_LARGE):
-            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
-        elif path.startswith(OPTIONS_405_CHUNKED):
-            self._reply_chunked(HTTPStatus.METHOD_NOT_ALLOWED, LARGE_BODY, "text/html")
-        elif path.startswith(OPTIONS_405):
-            self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
-        else:
-            # Exactly what BaseHTTPRequestHandler sends for a method it has no
-            # do_* for; we only define do_OPTIONS to record the request first.
-            self.send_error(
-                HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})"
-            )
-
-    def _reply_json(
-        self, request: RecordedRequest, extra_headers: Sequence[tuple[str, str]]
-    ) -> None:
-        payload = {
-            "method": request.method,
-            "path": request.path,
-            "cookie": request.header("Cookie"),
-            "authorization": request.header("Authorization"),
-            "x_test": request.header("X-Test"),
-            "body": request.body.decode("utf-8", "replace"),
-        }
-        self._reply(
-            HTTPStatus.OK,
-            json.dumps(payload).encode(),
-            "application/json",
-            extra_headers,
-        )
-
-
-def _good_cors_headers(request: RecordedRequest) -> list[tuple[str, str]]:
-    """What a correctly configured backend sends: the request's own origin, credentials."""
-    origin = request.header("Origin")
-    if origin is None:
-        return []
-    return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
-
-
 def page_html(query: str) -> bytes:
     """The test page; ``?script=URL`` adds that script, for a browser that has no automation
     protocol and is driven from inside the page (WebKit's MiniBrowser)."""
@@ -236,79 +121,13 @@ def page_html(query: str) -> bytes:
     return PAGE_HTML.replace(b"</body>", tags.encode() + b"</body>")
 
 
-class _PageHandler(_BaseHandler):
-    """Serves the HTML page whose origin makes the API calls cross-origin."""
-
-    def do_GET(self) -> None:
-        self._record()
-        url = urlsplit(self.path)
-        if url.path == "/":
-            self._reply(HTTPStatus.OK, page_html(url.query), "text/html; charset=utf-8")
-        else:
-            self.send_error(HTTPStatus.NOT_FOUND)
-
-
-_S = TypeVar("_S", bound="_BackgroundServer")
-
-
-class _BackgroundServer:
-    """A recording HTTP server on 127.0.0.1 running in a daemon thread."""
-
-    handler: type[BaseHTTPRequestHandler]
-
-    server_class: type[_RecordingHTTPServer] = _RecordingHTTPServer
-
-    def __init__(self) -> None:
-        self._server = self.server_class(self.handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            name=f"{type(self).__name__}:{self.port}",
-            daemon=True,
-        )
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Snapshot of every request received so far, in arrival order."""
-        return self._server.snapshot()
-
-    def requests_to(self, path_prefix: str) -> list[RecordedRequest]:
-        """Requests whose path (query included) starts with the prefix."""
-        return [r for r in self.requests if r.path.startswith(path_prefix)]
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self: _S) -> _S:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-class ApiServer(_BackgroundServer):
-    """Backend API; see PLAIN, OPTIONS_405 and WRONG_CORS for its behaviours."""
+class ApiServer(labservers.ApiServer):
+    """Backend API; see PLAIN, GOOD_CORS, OPTIONS_405 and WRONG_CORS for its behaviours."""
 
     handler = _ApiHandler
 
 
-class _OverTls(_BackgroundServer):
+class _OverTls(BackgroundServer):
     """A server of this module over TLS, with a self-signed certificate."""
 
     def __init__(self) -> None:
@@ -324,10 +143,11 @@ class HttpsApiServer(_OverTls, ApiServer):
     """The API over HTTPS."""
 
 
-class PageServer(_BackgroundServer):
-    """Serves the page at `/`; its origin is `base_url`."""
+class PageServer(labservers.PageServer):
+    """Serves the test page at `/`; its origin is `base_url`."""
 
-    handler = _PageHandler
+    def __init__(self) -> None:
+        super().__init__(page_html)
 
 
 class HttpsPageServer(_OverTls, PageServer):
@@ -521,7 +341,7 @@ class Behaviour:
     headers: tuple[tuple[str, str], ...]
 
 
-class _ScriptedHandler(_BaseHandler):
+class _ScriptedHandler(BaseHandler):
     """Answers /CASE/... by the behaviour registered for CASE, and ``/`` with the test
     page (so a scripted server can also be the page's origin); 404 for unknown cases."""
 
@@ -543,13 +363,13 @@ class _ScriptedHandler(_BaseHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
 
-class _ScriptedHTTPServer(_RecordingHTTPServer):
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(handler)
+class _ScriptedHTTPServer(RecordingHTTPServer):
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        super().__init__(handler, port)
         self.behaviours: dict[str, Behaviour] = {}
 
 
-class ScriptedServer(_BackgroundServer):
+class ScriptedServer(BackgroundServer):
     """A backend whose CORS behaviour each test case scripts: ``script(case, behaviour)``."""
 
     handler = _ScriptedHandler
