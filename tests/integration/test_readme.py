@@ -3,8 +3,8 @@
 Every command it shows either runs here (the quick start's proxy, a capture and its offline
 audit, the bug-report lookup) or is checked against what exists: the program in the venv,
 the files it names, mitmproxy's own flags and every option it sets (the addon's included),
-the modules and scripts it runs and their flags. The demo lab and the bench smoke run have
-tests of their own.
+the modules and scripts it runs and their flags. The demo lab (tests/e2e/test_demo_lab.py)
+and the bench smoke run have tests of their own.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ OPTIONS = _all_options()
 
 def test_the_readme_shows_the_commands_a_tester_types():
     programs = {Path(words[0]).name for words in VENV_COMMANDS}
-    assert {"mitmdump", "mitmweb", "mitmproxy", "python", "pip", "mitmcors-explain"} <= programs
+    assert {"mitmdump", "mitmweb", "mitmproxy", "python", "pip", "mitmcors-explain", "mitmcors-lab"} <= programs
     assert len(VENV_COMMANDS) >= 15
 
 
@@ -165,13 +165,20 @@ def test_the_addon_commands_the_text_names_exist():
     assert named == {"cors.reload", "cors.explain"} and named <= set(commands)
 
 
-def test_the_chromium_command_is_one_quoted_line_the_shell_reads_as_written():
-    (line,) = [line for line in _blocks() if line.startswith("chromium ")]
+CHROMIUM_LINES = [line for line in _blocks() if line.startswith("chromium ")]
+
+
+@pytest.mark.parametrize("line", CHROMIUM_LINES)
+def test_each_chromium_command_is_one_quoted_line_the_shell_reads_as_written(line):
     assert "'--proxy-bypass-list=<-loopback>'" in line
     words = shlex.split(line)
     assert "--proxy-bypass-list=<-loopback>" in words and "--proxy-server=http://127.0.0.1:8080" in words
     assert any(word.startswith("--user-data-dir=") for word in words)
     assert "--no-sandbox" in README, "root needs it, and the README says so"
+
+
+def test_the_readme_shows_the_lab_and_the_browser_commands():
+    assert len(CHROMIUM_LINES) == 2 and [".venv/bin/mitmcors-lab"] in COMMANDS
 
 
 def test_the_lookup_prints_what_the_readme_shows():
