@@ -273,6 +273,7 @@ _PREFLIGHT_ONLY = (
     ("InvalidAllowHeadersPreflightResponse",
      "Header names separated by spaces or other characters instead of commas.", (), _invalid_allow_headers),
 )
+
 DEFAULT_REDIRECT_STATUS = 307  # keeps the method and body, as the request came
 BLOCKED_PORT = 6000  # X11's: every engine refuses to connect to it
 _REDIRECTS = (
