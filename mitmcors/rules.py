@@ -23,7 +23,7 @@ import yaml
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
 from mitmcors.schema import MAX_FILE_BYTES, MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
-from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
+from mitmcors.yamlnodes import Context, RuleError, RulesNode, compose, line_of, mapping_items, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
 
@@ -283,18 +283,39 @@ def parse_rules(text_: str, file: str = "<rules>", first_order: int = 0) -> list
     >>> [rule.name for rule in parse_rules("rules: [{name: open, allow: {}}]")]
     ['open']
     """
-    document = compose(text_, file)
+    compiling = _Compiling(file, first_order)
+    document = compose(text_, file, compiling.add)
     ctx = Context(file)
     if document is None:
         raise RuleError("the file is empty; it needs a 'rules:' list", file, 1)
-    rule_nodes = _rule_nodes(document, ctx)
-    return [
-        _compile_rule(node, Context(file, rule=f"#{i + 1}"), first_order + i)
-        for i, node in enumerate(rule_nodes)
-    ]
+    _check_rules_list(document, ctx)
+    if compiling.error is not None:  # after the faults of the file as a whole, as if compiled after reading it
+        raise compiling.error
+    return compiling.rules
 
 
-def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
+class _Compiling:
+    """Compiles each rule as soon as it is read, so that its nodes are freed with it;
+    keeps the first fault, which is told once the whole file is known to be sound YAML
+    with a good ``rules`` list (as though the rules were compiled after reading it)."""
+
+    def __init__(self, file: str, first_order: int):
+        self.file = file
+        self.first_order = first_order
+        self.rules: list[Rule] = []
+        self.error: RuleError | None = None
+
+    def add(self, node: yaml.Node) -> None:
+        if self.error is not None or len(self.rules) >= MAX_RULES:
+            return
+        index = len(self.rules)
+        try:
+            self.rules.append(_compile_rule(node, Context(self.file, rule=f"#{index + 1}"), self.first_order + index))
+        except RuleError as e:
+            self.error = e
+
+
+def _check_rules_list(document: yaml.Node, ctx: Context) -> None:
     found = None
     for _, _, value in mapping_items(document, ctx, "the file", ["rules"]):
         found = value
@@ -302,9 +323,9 @@ def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
         raise ctx.error(document, "the file needs a 'rules:' list")
     if not isinstance(found, yaml.SequenceNode):
         raise ctx.error(found, "'rules' must be a list of rules (each starting with '- name:')")
-    if len(found.value) > MAX_RULES:
-        raise ctx.error(found, f"'rules' has {len(found.value):,} rules; the limit is {MAX_RULES:,} in one file: split them into several files")
-    return found.value
+    count = found.count if isinstance(found, RulesNode) else len(found.value)
+    if count > MAX_RULES:
+        raise ctx.error(found, f"'rules' has {count:,} rules; the limit is {MAX_RULES:,} in one file: split them into several files")
 
 
 def _compile_rule(node: yaml.Node, ctx: Context, order: int) -> Rule:

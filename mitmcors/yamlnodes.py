@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -67,7 +67,10 @@ def line_of(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def compose(text: str, file: str) -> yaml.Node | None:
+RuleHandler = Callable[[yaml.Node], None]
+
+
+def compose(text: str, file: str, on_rule: RuleHandler | None = None) -> yaml.Node | None:
     """The file's single document as a node tree (None when the file is empty).
 
     Each event is checked before its node is built, so that a file beyond the limits is
@@ -75,8 +78,12 @@ def compose(text: str, file: str) -> yaml.Node | None:
     is known. The tree is built here rather than by ``yaml.compose``, which would parse
     the file a second time, in one long call that holds the GIL (and stalls traffic
     while a reload compiles in its thread).
+
+    With ``on_rule``, each item of the top mapping's ``rules`` list is handed to it as
+    soon as it is read, and left out of the tree (whose list then has no items, and a
+    ``count``): a file of 100,000 rules never holds more than one rule's nodes at once.
     """
-    reading, building = _Reading(file), _Building()
+    reading, building = _Reading(file), _Building(on_rule)
     try:
         for event in yaml.parse(text, Loader=_LOADER):
             reading.read(event)
@@ -248,15 +255,22 @@ def _short_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
     return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
 
 
+class RulesNode(yaml.SequenceNode):
+    """The ``rules`` list, when its items went to ``on_rule``: how many there were."""
+
+    count = 0
+
+
 class _Building:
     """Builds the node tree from the parser's events, as ``yaml.compose`` does."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_rule: RuleHandler | None = None) -> None:
         self.root: yaml.Node | None = None
         self.documents = 0
         self.open: list[yaml.CollectionNode] = []
         self.keys: list[yaml.Node | None] = []  # per open collection: a mapping's pending key
         self.anchors: dict[str, yaml.Node] = {}
+        self.on_rule = on_rule
 
     def add(self, event: yaml.Event) -> None:
         if isinstance(event, yaml.ScalarEvent):
@@ -267,8 +281,11 @@ class _Building:
         elif isinstance(event, yaml.CollectionStartEvent):
             self._open(event)
         elif isinstance(event, yaml.CollectionEndEvent):
-            self.open.pop().end_mark = event.end_mark
+            node = self.open.pop()
+            node.end_mark = event.end_mark
             self.keys.pop()
+            if self.open and type(self.open[-1]) is RulesNode:
+                self._hand_over(node)
         elif isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
@@ -278,17 +295,34 @@ class _Building:
 
     def _open(self, event: yaml.CollectionStartEvent) -> None:
         mapping = isinstance(event, yaml.MappingStartEvent)
-        kind = yaml.MappingNode if mapping else yaml.SequenceNode
+        kind = yaml.MappingNode if mapping else RulesNode if self._starts_rules() else yaml.SequenceNode
         node = kind(_MAPPING if mapping else _SEQUENCE, [], event.start_mark, None, event.flow_style)
         self._place(node, event.anchor)
         self.open.append(node)
         self.keys.append(None)
+
+    def _starts_rules(self) -> bool:
+        """Whether a list starting now is the value of the top mapping's ``rules``."""
+        if self.on_rule is None or len(self.open) != 1 or not isinstance(self.open[0], yaml.MappingNode):
+            return False
+        key = self.keys[0]
+        return isinstance(key, yaml.ScalarNode) and key.value == "rules"
+
+    def _hand_over(self, rule: yaml.Node) -> None:
+        """A rule read whole goes to ``on_rule`` rather than into the tree."""
+        rules = self.open[-1]
+        assert isinstance(rules, RulesNode) and self.on_rule is not None
+        rules.count += 1
+        self.on_rule(rule)
 
     def _place(self, node: yaml.Node, anchor: str | None) -> None:
         if anchor is not None:
             self.anchors[anchor] = node
         if not self.open:
             self.root = node
+        elif type(self.open[-1]) is RulesNode:
+            if not isinstance(node, yaml.CollectionNode) or node.end_mark is not None:
+                self._hand_over(node)  # a value, or an alias of a rule read before; a new collection is handed over at its end
         elif isinstance(self.open[-1], yaml.SequenceNode):
             self.open[-1].value.append(node)
         elif self.keys[-1] is None:
