@@ -15,7 +15,7 @@ import operator
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Union
 
 import yaml
@@ -40,7 +40,7 @@ class Target(NamedTuple):
     flow: Any  # the mitmproxy flow, for filter expressions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """A compiled ``match``: every condition given must hold."""
 
@@ -76,7 +76,7 @@ def _matches(globs: Globs, value: str | None) -> bool:
     return value is not None and globs.matches(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allow:
     """Bypass: the response gets the CORS headers ``policy`` grants, whatever it had."""
 
@@ -84,20 +84,20 @@ class Allow:
     preflight: Literal["answer", "forward"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rewrite:
     """Edit CORS (or any) response headers: strip first, then set."""
 
     strip: Literal["all"] | frozenset[str] | None
     set: tuple[tuple[str, tuple[str, ...]], ...]
+    _replaced: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_replaced", frozenset(name.lower() for name, _ in self.set))
 
     def apply(self, fields: cors.Fields) -> cors.Fields:
         kept = [(name, value) for name, value in fields if not self._removes(name.lower())]
         return kept + [(name, value) for name, values in self.set for value in values]
-
-    @functools.cached_property
-    def _replaced(self) -> frozenset[str]:
-        return frozenset(name.lower() for name, _ in self.set)
 
     def _removes(self, name: str) -> bool:
         if name in self._replaced:
@@ -107,7 +107,7 @@ class Rewrite:
         return self.strip is not None and name in self.strip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Break:
     """Reproduce a named failure: the allow defaults make the exchange correct for the
     request, then the scenario injects its one fault."""
@@ -364,8 +364,15 @@ def _action(values: dict[str, Any], node: yaml.Node, ctx: Context) -> Action:
         raise ctx.error(node, f"the rule has more than one action ({', '.join(given)}); give exactly one")
     if values["allow"] is not None:
         allow = dict(values["allow"])
-        return Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow))
+        return _shared(Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow)))
     if values["break"] is not None:
         scenario, options = values["break"]
         return Break(scenario, options)
-    return Rewrite(strip=values["strip"], set=values["set"] or ())
+    return _shared(Rewrite(strip=values["strip"], set=values["set"] or ()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared(action: Allow | Rewrite) -> Allow | Rewrite:
+    """One object for equal actions (immutable, so they can be): most rules of a large
+    file allow alike, and each would otherwise keep its own."""
+    return action
