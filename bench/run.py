@@ -582,7 +582,7 @@ def main() -> None:
 
     began = time.monotonic()
     print(f"mitmdump: {find_mitmdump()}", flush=True)
-    results: dict[str, Any] = {"environment": environment(settings, args.quick), "parts": list(args.only)}
+    results: dict[str, Any] = {"environment": {**environment(settings, args.quick), "parts": list(args.only)}}
     results.update(asyncio.run(measure(settings, args.only)))
     if "inprocess" in args.only:
         results.update(_in_process(settings, in_process(settings)))
