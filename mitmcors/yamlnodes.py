@@ -188,24 +188,15 @@ class _Composer:
         self.open: list[_Open] = []
         self.rules = 0
         self.rule: str | None = None
-        self.handlers = {
-            yaml.ScalarEvent: self._scalar,
-            yaml.MappingStartEvent: self._begin,
-            yaml.SequenceStartEvent: self._begin,
-            yaml.MappingEndEvent: self._end,
-            yaml.SequenceEndEvent: self._end,
-            yaml.AliasEvent: self._alias,
-            yaml.DocumentStartEvent: self._document,
-        }
 
     def compose(self, loader: Any) -> yaml.Node | None:
-        handlers, get_event = self.handlers, loader.get_event
+        handlers, get_event = _HANDLERS, loader.get_event
         while True:
             event = get_event()
             kind = type(event)
             handler = handlers.get(kind)
             if handler is not None:
-                handler(event)
+                handler(self, event)
             elif kind is yaml.StreamEndEvent or event is None:
                 return self.root
 
@@ -340,6 +331,19 @@ class _Composer:
 
     def _too_many(self, event: yaml.Event) -> None:
         raise self.error(event.start_mark, f"more than {MAX_NODES:,} values once aliases are expanded, the limit")
+
+
+# Functions rather than bound methods: a composer holding its own methods would be a
+# reference cycle, left for the cycle collector.
+_HANDLERS: dict[type, Callable[[_Composer, Any], None]] = {
+    yaml.ScalarEvent: _Composer._scalar,
+    yaml.MappingStartEvent: _Composer._begin,
+    yaml.SequenceStartEvent: _Composer._begin,
+    yaml.MappingEndEvent: _Composer._end,
+    yaml.SequenceEndEvent: _Composer._end,
+    yaml.AliasEvent: _Composer._alias,
+    yaml.DocumentStartEvent: _Composer._document,
+}
 
 
 def describe(node: yaml.Node) -> str:
