@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick              # every part for a moment: a smoke run
     .venv/bin/python bench/run.py --output out.json    # results elsewhere than bench/results.json
     .venv/bin/python bench/run.py --report bench/results.json --markdown   # a run's tables, for the README
+    .venv/bin/python bench/run.py --only reload inprocess   # some parts only (throughput, memory, reload, inprocess)
 
 Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
 bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
@@ -59,6 +60,10 @@ DECISION_TARGET_MICROSECONDS = 10.0  # at the large number of rules
 LOAD_TARGET_SECONDS = (0.5, 5.0)  # the large and the huge number of rules
 MEMORY_TARGET_MB = 200.0  # the huge number of rules, over bare mitmdump
 STALL_TARGET_MS = 20.0
+
+PARTS = ("throughput", "memory", "reload", "inprocess")
+# The mitmdump processes each part needs (the throughput part: all but "huge").
+_PART_PROXIES = {"memory": {"bare", "observe", "small", "large", "huge"}, "reload": {"large"}, "inprocess": set()}
 
 
 @dataclass(frozen=True)
@@ -320,26 +325,32 @@ def in_process(settings: Settings) -> list[dict[str, Any]]:
 # The run
 
 
-async def measure(settings: Settings) -> dict[str, Any]:
+async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str, Any]:
+    if not set(parts) - {"inprocess"}:
+        return {}
     backend = Backend()
     await backend.start()
     configurations_ = configurations(settings)
+    found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         proxies_ = {proxy.name: proxy for proxy in proxies(settings, Path(folder), backend.port)}
+        needed = set().union(*(_PART_PROXIES.get(part, set(proxies_) - {"huge"}) for part in parts))
         began = time.monotonic()
-        with started(list(proxies_.values())) as running:
+        with started([proxy for name, proxy in proxies_.items() if name in needed]) as running:
             print(f"{len(running)} mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
             commands = {name: process.command for name, process in running.items()}
-            rss = await memory(settings, running, proxies_, backend)
-            running.pop("huge").stop()  # its memory was all it was for
-            samples = await rounds(settings, configurations_, running, proxies_, backend)
-            stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
+            if "memory" in parts:
+                found["memory"] = _memory(settings, await memory(settings, running, proxies_, backend), commands)
+            if "huge" in running:
+                running.pop("huge").stop()  # its memory was all it was for
+            if "throughput" in parts:
+                samples = await rounds(settings, configurations_, running, proxies_, backend)
+                found["throughput"] = _throughput(configurations_, samples, commands, proxies_)
+            if "reload" in parts:
+                stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
+                found["reload"] = {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS}
     await backend.close()
-    return {
-        "throughput": _throughput(configurations_, samples, commands, proxies_),
-        "memory": _memory(settings, rss, commands),
-        "reload": {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS},
-    }
+    return found
 
 
 def _throughput(
@@ -443,10 +454,15 @@ def report(results: dict[str, Any]) -> tuple[str, list[Table], str]:
                f"{env['addon_commit'][:10]}{' with uncommitted changes' if env['uncommitted_changes'] else ''}; "
                f"{settings['rounds']} rounds of {settings['seconds']} s per configuration, {settings['connections']} connections")
     checks = _checks(results)
-    verdicts = [row["met"] for row in results["throughput"] if row["met"] is not None]
+    verdicts = [row["met"] for row in results.get("throughput", ()) if row["met"] is not None]
     verdicts += [check[3] == "pass" for check in checks]
     closing = f"{sum(verdicts)} of {len(verdicts)} targets met; {results['elapsed_seconds']:.0f} s in all"
-    return machine, [_throughput_table(results), _growth_table(results), _checks_table(checks), _reload_table(results)], closing
+    tables = [_growth_table(results), _checks_table(checks)]
+    if "throughput" in results:
+        tables.insert(0, _throughput_table(results))
+    if "reload" in results:
+        tables.append(_reload_table(results))
+    return machine, tables, closing
 
 
 def _throughput_table(results: dict[str, Any]) -> Table:
@@ -465,9 +481,9 @@ def _throughput_table(results: dict[str, Any]) -> Table:
 
 def _growth_table(results: dict[str, Any]) -> Table:
     """Decision, load and memory by the number of rules."""
-    decision = {entry["rules"]: entry for entry in results["decision"]}
-    load = {entry["rules"]: entry for entry in results["load"]}
-    memory = {entry["rules"]: entry for entry in results["memory"] if entry["mitmdump"] != "bare"}
+    decision = {entry["rules"]: entry for entry in results.get("decision", ())}
+    load = {entry["rules"]: entry for entry in results.get("load", ())}
+    memory = {entry["rules"]: entry for entry in results.get("memory", ()) if entry["mitmdump"] != "bare"}
     rows = [("rules", "decision", "with log line", "load", "mitmdump RSS over bare")]
     for count in sorted({*decision, *load, *memory}):
         rows.append((
@@ -488,14 +504,15 @@ def _checks(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Every target outside the throughput table: what, measured, target, verdict."""
     checks = [(f"decision at {entry['rules']:,} rules", f"{entry['decision_microseconds']:.1f} µs",
                f"≤ {entry['target_microseconds']:g} µs", _verdict(entry["met"]))
-              for entry in results["decision"] if entry["met"] is not None]
+              for entry in results.get("decision", ()) if entry["met"] is not None]
     checks += [(f"load of {entry['rules']:,} rules", f"{entry['seconds']:.3f} s", f"< {entry['target_seconds']:g} s",
-                _verdict(entry["met"])) for entry in results["load"] if entry["met"] is not None]
+                _verdict(entry["met"])) for entry in results.get("load", ()) if entry["met"] is not None]
     checks += [(f"memory with {entry['rules']:,} rules, over bare", f"{entry['over_bare_mb']:.0f} MB",
-                f"< {entry['target_mb']:g} MB", _verdict(entry["met"])) for entry in results["memory"] if entry["met"] is not None]
-    stall = results["reload"]
-    checks.append((f"longest stall during a reload of {stall['rules']:,} rules", f"{stall['longest_gap_ms']:.1f} ms",
-                   f"≤ {stall['target_ms']:g} ms", _verdict(stall["met"])))
+                f"< {entry['target_mb']:g} MB", _verdict(entry["met"])) for entry in results.get("memory", ()) if entry["met"] is not None]
+    if "reload" in results:
+        stall = results["reload"]
+        checks.append((f"longest stall during a reload of {stall['rules']:,} rules", f"{stall['longest_gap_ms']:.1f} ms",
+                       f"≤ {stall['target_ms']:g} ms", _verdict(stall["met"])))
     return checks
 
 
@@ -553,6 +570,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, help="keep-alive client connections")
     parser.add_argument("--report", type=Path, metavar="RESULTS", help="measure nothing: print the tables of a results file")
     parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, metavar="PART",
+                        help=f"measure only these parts: {', '.join(PARTS)} (default all)")
     args = parser.parse_args()
     if args.report:
         print_report(json.loads(args.report.read_text()), args.markdown)
@@ -563,9 +582,10 @@ def main() -> None:
 
     began = time.monotonic()
     print(f"mitmdump: {find_mitmdump()}", flush=True)
-    results: dict[str, Any] = {"environment": environment(settings, args.quick)}
-    results.update(asyncio.run(measure(settings)))
-    results.update(_in_process(settings, in_process(settings)))
+    results: dict[str, Any] = {"environment": {**environment(settings, args.quick), "parts": list(args.only)}}
+    results.update(asyncio.run(measure(settings, args.only)))
+    if "inprocess" in args.only:
+        results.update(_in_process(settings, in_process(settings)))
     results["environment"]["load_average_after"] = os.getloadavg()
     results["elapsed_seconds"] = time.monotonic() - began
     args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -14,8 +14,9 @@ import heapq
 import operator
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Union
 
 import yaml
@@ -23,7 +24,7 @@ import yaml
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
 from mitmcors.schema import MAX_FILE_BYTES, MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
-from mitmcors.yamlnodes import Context, RuleError, compose, line_of, mapping_items, text
+from mitmcors.yamlnodes import Context, RuleError, RulesNode, compose, line_of, mapping_items, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
 
@@ -40,7 +41,7 @@ class Target(NamedTuple):
     flow: Any  # the mitmproxy flow, for filter expressions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """A compiled ``match``: every condition given must hold."""
 
@@ -76,7 +77,7 @@ def _matches(globs: Globs, value: str | None) -> bool:
     return value is not None and globs.matches(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allow:
     """Bypass: the response gets the CORS headers ``policy`` grants, whatever it had."""
 
@@ -84,20 +85,20 @@ class Allow:
     preflight: Literal["answer", "forward"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rewrite:
     """Edit CORS (or any) response headers: strip first, then set."""
 
     strip: Literal["all"] | frozenset[str] | None
     set: tuple[tuple[str, tuple[str, ...]], ...]
+    _replaced: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_replaced", frozenset(name.lower() for name, _ in self.set))
 
     def apply(self, fields: cors.Fields) -> cors.Fields:
         kept = [(name, value) for name, value in fields if not self._removes(name.lower())]
         return kept + [(name, value) for name, values in self.set for value in values]
-
-    @functools.cached_property
-    def _replaced(self) -> frozenset[str]:
-        return frozenset(name.lower() for name, _ in self.set)
 
     def _removes(self, name: str) -> bool:
         if name in self._replaced:
@@ -107,7 +108,7 @@ class Rewrite:
         return self.strip is not None and name in self.strip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Break:
     """Reproduce a named failure: the allow defaults make the exchange correct for the
     request, then the scenario injects its one fault."""
@@ -205,25 +206,38 @@ class RuleSet:
 def load_files(paths: Sequence[str]) -> RuleSet:
     """Load every file, in order, into one rule set; raise RuleError at the first fault."""
     rules: list[Rule] = []
-    with _no_cycle_collection():
+    with _no_full_collection():
         for path in paths:
             rules += parse_rules(_read(path), path, first_order=len(rules))
         _refuse_duplicate_names(rules)
         return RuleSet(rules, paths)
 
 
+_LOADS = threading.Lock()
+_loads = 0  # running now, in any thread
+_threshold = gc.get_threshold()
+
+
 @contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Loading makes millions of objects and no reference cycles, and Python's cycle
-    collector would walk them again and again (two thirds of the time at 100,000 rules).
-    Reference counting frees what a load leaves behind all the same."""
-    enabled = gc.isenabled()
-    gc.disable()
+def _no_full_collection() -> Iterator[None]:
+    """Python's cycle collector walks every long-lived object each time their number
+    has grown by a quarter: seven times over the growing rules in a load of 100,000
+    (0.5 s), each walk stopping every thread. While rules load, only the young
+    generations are collected, which frees what other threads (the event loop, during
+    a reload) throw away as they go; a load itself makes no reference cycles."""
+    global _loads, _threshold
+    with _LOADS:
+        if _loads == 0:
+            _threshold = gc.get_threshold()
+            gc.set_threshold(_threshold[0], _threshold[1], 2**30)
+        _loads += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _LOADS:
+            _loads -= 1
+            if _loads == 0:
+                gc.set_threshold(*_threshold)
 
 
 def _read(path: str) -> str:
@@ -283,18 +297,39 @@ def parse_rules(text_: str, file: str = "<rules>", first_order: int = 0) -> list
     >>> [rule.name for rule in parse_rules("rules: [{name: open, allow: {}}]")]
     ['open']
     """
-    document = compose(text_, file)
+    compiling = _Compiling(file, first_order)
+    document = compose(text_, file, compiling.add)
     ctx = Context(file)
     if document is None:
         raise RuleError("the file is empty; it needs a 'rules:' list", file, 1)
-    rule_nodes = _rule_nodes(document, ctx)
-    return [
-        _compile_rule(node, Context(file, rule=f"#{i + 1}"), first_order + i)
-        for i, node in enumerate(rule_nodes)
-    ]
+    _check_rules_list(document, ctx)
+    if compiling.error is not None:  # after the faults of the file as a whole, as if compiled after reading it
+        raise compiling.error
+    return compiling.rules
 
 
-def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
+class _Compiling:
+    """Compiles each rule as soon as it is read, so that its nodes are freed with it;
+    keeps the first fault, which is told once the whole file is known to be sound YAML
+    with a good ``rules`` list (as though the rules were compiled after reading it)."""
+
+    def __init__(self, file: str, first_order: int):
+        self.file = file
+        self.first_order = first_order
+        self.rules: list[Rule] = []
+        self.error: RuleError | None = None
+
+    def add(self, node: yaml.Node) -> None:
+        if self.error is not None or len(self.rules) >= MAX_RULES:
+            return
+        index = len(self.rules)
+        try:
+            self.rules.append(_compile_rule(node, Context(self.file, rule=f"#{index + 1}"), self.first_order + index))
+        except RuleError as e:
+            self.error = e
+
+
+def _check_rules_list(document: yaml.Node, ctx: Context) -> None:
     found = None
     for _, _, value in mapping_items(document, ctx, "the file", ["rules"]):
         found = value
@@ -302,9 +337,9 @@ def _rule_nodes(document: yaml.Node, ctx: Context) -> list[yaml.Node]:
         raise ctx.error(document, "the file needs a 'rules:' list")
     if not isinstance(found, yaml.SequenceNode):
         raise ctx.error(found, "'rules' must be a list of rules (each starting with '- name:')")
-    if len(found.value) > MAX_RULES:
-        raise ctx.error(found, f"'rules' has {len(found.value):,} rules; the limit is {MAX_RULES:,} in one file: split them into several files")
-    return found.value
+    count = found.count if isinstance(found, RulesNode) else len(found.value)
+    if count > MAX_RULES:
+        raise ctx.error(found, f"'rules' has {count:,} rules; the limit is {MAX_RULES:,} in one file: split them into several files")
 
 
 def _compile_rule(node: yaml.Node, ctx: Context, order: int) -> Rule:
@@ -342,9 +377,23 @@ def _action(values: dict[str, Any], node: yaml.Node, ctx: Context) -> Action:
     if len(kinds) > 1:
         raise ctx.error(node, f"the rule has more than one action ({', '.join(given)}); give exactly one")
     if values["allow"] is not None:
-        allow = dict(values["allow"])
-        return Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow))
+        return _allow(tuple(values["allow"].items()))
     if values["break"] is not None:
         scenario, options = values["break"]
         return Break(scenario, options)
-    return Rewrite(strip=values["strip"], set=values["set"] or ())
+    return _rewrite(values["strip"], values["set"] or ())
+
+
+# One object for equal actions (immutable, so they can be): most rules of a large file
+# allow alike, and each would otherwise keep its own.
+
+
+@functools.lru_cache(maxsize=1024)
+def _allow(settings: tuple[tuple[str, Any], ...]) -> Allow:
+    allow = dict(settings)
+    return Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rewrite(strip: Literal["all"] | frozenset[str] | None, set_: tuple[tuple[str, tuple[str, ...]], ...]) -> Rewrite:
+    return Rewrite(strip=strip, set=set_)

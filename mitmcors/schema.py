@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -43,7 +43,7 @@ MAX_RULES = 100_000
 MAX_SET_LINES = 100  # header lines one `set` adds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each key is one entry of the schema: equal only to itself, cheap to hash
 class Key:
     """One key of a section: how to read its value, its default, and what it means."""
 
@@ -54,26 +54,29 @@ class Key:
     doc: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Globs:
-    """A field's globs. Globs without wildcards (a host, most often) are looked up in a
-    set and their pattern is compiled only if asked for: a file of 10,000 literal hosts
-    loads without compiling 10,000 regular expressions."""
+    """A field's globs. Globs without wildcards (a host, most often) are looked up among
+    their texts and their pattern is compiled only if asked for: a file of 10,000 literal
+    hosts loads without compiling 10,000 regular expressions. Slotted, and its fields
+    made at once, since a large file holds one per rule."""
 
     globs: tuple[str, ...]
     ignore_case: bool
     compiled: re.Pattern[str] | None = None  # compiled at load when some glob has a wildcard
+    # The globs lowercased when none has a wildcard (the rules index hosts by them).
+    literals: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+    _exact: tuple[str, ...] | frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @functools.cached_property
-    def literals(self) -> tuple[str, ...] | None:
-        """The globs lowercased when none has a wildcard (the rules index hosts by them)."""
-        return tuple(glob.lower() for glob in self.globs) if self.compiled is None else None
+    def __post_init__(self) -> None:
+        literals = None if self.compiled is not None else tuple(map(_lowered, self.globs))
+        if literals == self.globs:
+            literals = self.globs  # one tuple for both
+        exact = (literals or ()) if self.ignore_case else self.globs
+        object.__setattr__(self, "literals", literals)
+        object.__setattr__(self, "_exact", exact if len(exact) <= 4 else frozenset(exact))
 
-    @functools.cached_property
-    def _exact(self) -> frozenset[str]:
-        return frozenset(self.literals or ()) if self.ignore_case else frozenset(self.globs)
-
-    @functools.cached_property
+    @property
     def pattern(self) -> re.Pattern[str]:
         return self.compiled or compile_globs(self.globs, self.ignore_case)
 
@@ -90,11 +93,17 @@ def read_section(
 
     ``prefix`` names the values in messages (``allow.`` gives ``allow.max_age``).
     """
-    by_name = {key.name: key for key in keys}
-    values = {key.name: key.default for key in keys}
-    for name, _, value_node in mapping_items(node, ctx, what, list(by_name)):
+    by_name, defaults, names = _section_index(keys)
+    values = dict(defaults)
+    for name, _, value_node in mapping_items(node, ctx, what, names):
         values[name] = by_name[name].read(value_node, ctx, prefix + name)
     return values
+
+
+@functools.lru_cache(maxsize=None)  # a few sections, read once a rule each
+def _section_index(keys: tuple[Key, ...]) -> tuple[dict[str, Key], dict[str, Any], tuple[str, ...]]:
+    """A section's keys by name, their defaults, and their names."""
+    return {key.name: key for key in keys}, {key.name: key.default for key in keys}, tuple(key.name for key in keys)
 
 
 def _section(keys: tuple[Key, ...], name: str) -> Reader:
@@ -102,6 +111,19 @@ def _section(keys: tuple[Key, ...], name: str) -> Reader:
         return read_section(node, ctx, name, keys, prefix=f"{name}.")
 
     return read
+
+
+def _lowered(text: str) -> str:
+    """The text in lower case, the same object when it already was."""
+    lowered = text.lower()
+    return text if lowered == text else lowered
+
+
+@functools.lru_cache(maxsize=4096)  # files repeat their globs ('/api/*' rule after rule): one object for all
+def _shared_globs(globs: tuple[str, ...], ignore_case: bool) -> Globs:
+    if all(map(is_literal, globs)):
+        return Globs(globs, ignore_case)
+    return Globs(globs, ignore_case, compile_globs(globs, ignore_case))
 
 
 GlobCheck = Callable[[str, yaml.Node, Context, str], None]
@@ -115,10 +137,8 @@ def _globs(ignore_case: bool, check: GlobCheck) -> Reader:
         for glob, item in text_list(node, ctx, what):
             check(glob, item, ctx, what)
             globs.append(glob)
-        if all(map(is_literal, globs)):
-            return Globs(tuple(globs), ignore_case)
         try:
-            return Globs(tuple(globs), ignore_case, compile_globs(globs, ignore_case))
+            return _shared_globs(tuple(globs), ignore_case)
         except ValueError as e:
             raise ctx.error(node, f"{what} has an invalid glob: {e}") from None
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import yaml
 
@@ -67,7 +67,10 @@ def line_of(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def compose(text: str, file: str) -> yaml.Node | None:
+RuleHandler = Callable[[yaml.Node], None]
+
+
+def compose(text: str, file: str, on_rule: RuleHandler | None = None) -> yaml.Node | None:
     """The file's single document as a node tree (None when the file is empty).
 
     Each event is checked before its node is built, so that a file beyond the limits is
@@ -75,15 +78,20 @@ def compose(text: str, file: str) -> yaml.Node | None:
     is known. The tree is built here rather than by ``yaml.compose``, which would parse
     the file a second time, in one long call that holds the GIL (and stalls traffic
     while a reload compiles in its thread).
+
+    With ``on_rule``, each item of the top mapping's ``rules`` list is handed to it as
+    soon as it is read, and left out of the tree (whose list then has no items, and a
+    ``count``): a file of 100,000 rules never holds more than one rule's nodes at once.
     """
-    reading, building = _Reading(file), _Building()
+    composer = _Composer(file, on_rule)
     try:
-        for event in yaml.parse(text, Loader=_LOADER):
-            reading.read(event)
-            building.add(event)
-        return building.root
+        loader = _LOADER(text)
+        try:
+            return composer.compose(loader)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as e:
-        raise reading.error(e.problem_mark or e.context_mark, f"not valid YAML: {_problem(e, text)}") from None
+        raise composer.error(e.problem_mark or e.context_mark, f"not valid YAML: {_problem(e, text)}") from None
     except yaml.reader.ReaderError as e:
         # Its position counts characters or bytes, by parser; the first such character is the one.
         character = chr(e.character) if isinstance(e.character, int) else e.character
@@ -113,120 +121,25 @@ def _shown_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
-@dataclass
 class _Open:
-    """A mapping or list being read: what it is, and where its count started."""
+    """A mapping or list being read: its node, what it is, and where its count started."""
 
-    anchor: str | None
-    before: int  # values counted before it
-    mapping: bool
-    role: str | None  # "rules" (the list of rules), "rule" (one of them), or None
-    items: int = 0  # keys and values read so far
-    key: str | None = None  # the last key read, in a mapping
+    __slots__ = ("node", "anchor", "before", "mapping", "role", "items", "key", "key_node")
 
-
-class _Reading:
-    """Counts a file's values as its events come, aliases expanded, and knows the rule
-    being read, so that a fault can name it."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.values = 0
-        self.aliases = 0
-        self.sizes: dict[str, int] = {}  # anchor -> values it stands for, once read
-        self.open: list[_Open] = []
-        self.rules = 0
-        self.rule: str | None = None
-
-    def read(self, event: yaml.Event) -> None:
-        if getattr(event, "tag", None) is not None:
-            raise self.error(event.start_mark, f"the tag {_shown_tag(event.tag)!r} is not supported: remove it")
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            self._begin(event)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            self._end()
-        elif isinstance(event, yaml.ScalarEvent):
-            self._scalar(event)
-        elif isinstance(event, yaml.AliasEvent):
-            self._alias(event)
-
-    def error(self, mark: yaml.Mark | None, message: str) -> RuleError:
-        return RuleError(message, self.file, mark.line + 1 if mark else None, self.rule)
-
-    def _begin(self, event: yaml.CollectionStartEvent) -> None:
-        role = self._role()
-        self._count(event, 1)
-        mapping = isinstance(event, yaml.MappingStartEvent)
-        if role is None and not mapping and self._key_of_top() == "rules":
-            role = "rules"
-        self.open.append(_Open(event.anchor, self.values - 1, mapping, role))
-
-    def _end(self) -> None:
-        done = self.open.pop()
-        if done.anchor is not None:
-            self.sizes[done.anchor] = self.values - done.before
-        self._next_item(done.role)
-
-    def _scalar(self, event: yaml.ScalarEvent) -> None:
-        role = self._role()
-        if len(event.value) > MAX_SCALAR:
-            raise self.error(event.start_mark, f"a value of {len(event.value):,} characters; the limit is {MAX_SCALAR:,}")
-        self._count(event, 1)
-        if event.anchor is not None:
-            self.sizes[event.anchor] = 1
-        parent = self.open[-1] if self.open else None
-        if parent is not None and parent.mapping:
-            if parent.items % 2 == 0:
-                parent.key = event.value
-            elif parent.role == "rule" and parent.key == "name":
-                self.rule = event.value
-        self._next_item(role)
-
-    def _alias(self, event: yaml.AliasEvent) -> None:
-        role = self._role()
-        self.aliases += 1
-        if self.aliases > MAX_ALIASES:
-            raise self.error(event.start_mark, f"more than {MAX_ALIASES:,} aliases, the limit")
-        alias = f"*{event.anchor}"
-        if any(collection.anchor == event.anchor for collection in self.open):
-            raise self.error(event.start_mark, f"the alias {alias} is inside the value it names, so it never ends")
-        if event.anchor not in self.sizes:
-            raise self.error(
-                event.start_mark, f'not valid YAML: {alias} is an alias that is not defined; to mean the text, quote it: "{alias}"'
-            )
-        self._count(event, self.sizes[event.anchor])
-        self._next_item(role)
-
-    def _count(self, event: yaml.Event, values: int) -> None:
-        self.values += values
-        if self.values > MAX_NODES:
-            raise self.error(event.start_mark, f"more than {MAX_NODES:,} values once aliases are expanded, the limit")
-
-    def _role(self) -> str | None:
-        """The role of the node starting now; a new item of the rules list starts a rule."""
-        parent = self.open[-1] if self.open else None
-        if parent is None or parent.role != "rules":
-            return None
-        self.rules += 1
-        self.rule = f"#{self.rules}"
-        return "rule"
-
-    def _key_of_top(self) -> str | None:
-        """The key whose value starts now, when in the file's top mapping."""
-        if len(self.open) == 1 and self.open[0].mapping and self.open[0].items % 2 == 1:
-            return self.open[0].key
-        return None
-
-    def _next_item(self, role: str | None) -> None:
-        """A node was read whole: count it as an item of its parent; a rule is over."""
-        if self.open:
-            self.open[-1].items += 1
-        if role == "rule":
-            self.rule = None
+    def __init__(self, node: yaml.CollectionNode, anchor: str | None, before: int, mapping: bool, role: str | None):
+        self.node = node
+        self.anchor = anchor
+        self.before = before  # values counted before it
+        self.mapping = mapping
+        self.role = role  # "rules" (the list of rules), "rule" (one of them), or None
+        self.items = 0  # keys and values read so far
+        self.key: str | None = None  # the last key read, in a mapping, as text
+        self.key_node: yaml.Node | None = None  # a mapping's key waiting for its value
 
 
 _RESOLVER = yaml.resolver.Resolver()  # the implicit tags of yaml.SafeLoader
 _STRING, _SEQUENCE, _MAPPING = _TAG + "str", _TAG + "seq", _TAG + "map"
+_IMPLICIT_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers)  # the first characters of numbers, booleans, null...
 
 
 def _scalar_tag(event: yaml.ScalarEvent) -> str:
@@ -236,7 +149,7 @@ def _scalar_tag(event: yaml.ScalarEvent) -> str:
     boolean, null, ...) is worth trying those types' patterns on.
     """
     value, (plain, _) = event.value, event.implicit
-    if not plain or value and value[0] not in _RESOLVER.yaml_implicit_resolvers:
+    if not plain or value and value[0] not in _IMPLICIT_FIRST:
         return _STRING
     if len(value) > 64:
         return _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)
@@ -248,54 +161,189 @@ def _short_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
     return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
 
 
-class _Building:
-    """Builds the node tree from the parser's events, as ``yaml.compose`` does."""
+class RulesNode(yaml.SequenceNode):
+    """The ``rules`` list, when its items went to ``on_rule``: how many there were."""
 
-    def __init__(self) -> None:
+    count = 0
+
+
+class _Composer:
+    """Builds the node tree from the parser's events, as ``yaml.compose`` does, checking
+    each event first: the file's values are counted as they come, aliases expanded, and
+    the rule being read is known, so that a fault can name it.
+
+    One method per kind of event, and each does all there is to do for it: a file of
+    100,000 rules is a million and a half events.
+    """
+
+    def __init__(self, file: str, on_rule: RuleHandler | None) -> None:
+        self.file = file
+        self.on_rule = on_rule
         self.root: yaml.Node | None = None
         self.documents = 0
-        self.open: list[yaml.CollectionNode] = []
-        self.keys: list[yaml.Node | None] = []  # per open collection: a mapping's pending key
+        self.values = 0
+        self.aliases = 0
+        self.sizes: dict[str, int] = {}  # anchor -> values it stands for, once read
         self.anchors: dict[str, yaml.Node] = {}
+        self.open: list[_Open] = []
+        self.rules = 0
+        self.rule: str | None = None
 
-    def add(self, event: yaml.Event) -> None:
-        if isinstance(event, yaml.ScalarEvent):
-            node = yaml.ScalarNode(_scalar_tag(event), event.value, event.start_mark, event.end_mark, event.style)
-            self._place(node, event.anchor)
-        elif isinstance(event, yaml.AliasEvent):
-            self._place(self.anchors[event.anchor], None)
-        elif isinstance(event, yaml.CollectionStartEvent):
-            self._open(event)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            self.open.pop().end_mark = event.end_mark
-            self.keys.pop()
-        elif isinstance(event, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise yaml.composer.ComposerError(
-                    "expected a single document in the stream", None, "but found another document", event.start_mark
-                )
+    def compose(self, loader: Any) -> yaml.Node | None:
+        handlers, get_event = _HANDLERS, loader.get_event
+        while True:
+            event = get_event()
+            kind = type(event)
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(self, event)
+            elif kind is yaml.StreamEndEvent or event is None:
+                return self.root
 
-    def _open(self, event: yaml.CollectionStartEvent) -> None:
-        mapping = isinstance(event, yaml.MappingStartEvent)
-        kind = yaml.MappingNode if mapping else yaml.SequenceNode
-        node = kind(_MAPPING if mapping else _SEQUENCE, [], event.start_mark, None, event.flow_style)
-        self._place(node, event.anchor)
-        self.open.append(node)
-        self.keys.append(None)
+    def error(self, mark: yaml.Mark | None, message: str) -> RuleError:
+        return RuleError(message, self.file, mark.line + 1 if mark else None, self.rule)
 
-    def _place(self, node: yaml.Node, anchor: str | None) -> None:
-        if anchor is not None:
-            self.anchors[anchor] = node
-        if not self.open:
+    def _document(self, event: yaml.DocumentStartEvent) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream", None, "but found another document", event.start_mark
+            )
+
+    def _scalar(self, event: yaml.ScalarEvent) -> None:
+        if event.tag is not None:
+            self._refuse_tag(event)
+        value, open_ = event.value, self.open
+        parent = open_[-1] if open_ else None
+        role = self._rule_starts() if parent is not None and parent.role == "rules" else None
+        if len(value) > MAX_SCALAR:
+            raise self.error(event.start_mark, f"a value of {len(value):,} characters; the limit is {MAX_SCALAR:,}")
+        self.values += 1
+        if self.values > MAX_NODES:
+            self._too_many(event)
+        node = yaml.ScalarNode(_scalar_tag(event), value, event.start_mark, event.end_mark, event.style)
+        if event.anchor is not None:
+            self.sizes[event.anchor] = 1
+            self.anchors[event.anchor] = node
+        if parent is None:
             self.root = node
-        elif isinstance(self.open[-1], yaml.SequenceNode):
-            self.open[-1].value.append(node)
-        elif self.keys[-1] is None:
-            self.keys[-1] = node
+            return
+        if parent.mapping:
+            if parent.items % 2 == 0:
+                parent.key = value
+            elif parent.role == "rule" and parent.key == "name":
+                self.rule = value
+        self._place(parent, node)
+        if role is not None:
+            self.rule = None
+
+    def _begin(self, event: yaml.CollectionStartEvent) -> None:
+        if event.tag is not None:
+            self._refuse_tag(event)
+        open_ = self.open
+        parent = open_[-1] if open_ else None
+        role = self._rule_starts() if parent is not None and parent.role == "rules" else None
+        self.values += 1
+        if self.values > MAX_NODES:
+            self._too_many(event)
+        mapping = type(event) is yaml.MappingStartEvent
+        rules = (role is None and not mapping and len(open_) == 1 and parent is not None and parent.mapping
+                 and parent.items % 2 == 1 and parent.key == "rules")
+        if mapping:
+            node: yaml.CollectionNode = yaml.MappingNode(_MAPPING, [], event.start_mark, None, event.flow_style)
+        elif rules and self.on_rule is not None:
+            node = RulesNode(_SEQUENCE, [], event.start_mark, None, event.flow_style)
         else:
-            self.open[-1].value.append((self.keys[-1], node))
-            self.keys[-1] = None
+            node = yaml.SequenceNode(_SEQUENCE, [], event.start_mark, None, event.flow_style)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = node
+        if parent is None:
+            self.root = node
+        elif type(parent.node) is RulesNode:
+            parent.items += 1  # a rule is handed over once read whole
+        else:
+            self._place(parent, node)
+        open_.append(_Open(node, event.anchor, self.values - 1, mapping, "rules" if rules else role))
+
+    def _end(self, event: yaml.CollectionEndEvent) -> None:
+        done = self.open.pop()
+        done.node.end_mark = event.end_mark
+        if done.anchor is not None:
+            self.sizes[done.anchor] = self.values - done.before
+        if self.open and type(self.open[-1].node) is RulesNode:
+            self._hand_over(self.open[-1].node, done.node)
+        if done.role == "rule":
+            self.rule = None
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        open_ = self.open
+        parent = open_[-1] if open_ else None
+        role = self._rule_starts() if parent is not None and parent.role == "rules" else None
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise self.error(event.start_mark, f"more than {MAX_ALIASES:,} aliases, the limit")
+        anchor, alias = event.anchor, f"*{event.anchor}"
+        if any(collection.anchor == anchor for collection in open_):
+            raise self.error(event.start_mark, f"the alias {alias} is inside the value it names, so it never ends")
+        if anchor not in self.sizes:
+            raise self.error(
+                event.start_mark, f'not valid YAML: {alias} is an alias that is not defined; to mean the text, quote it: "{alias}"'
+            )
+        self.values += self.sizes[anchor]
+        if self.values > MAX_NODES:
+            self._too_many(event)
+        node = self.anchors[anchor]
+        if parent is None:
+            self.root = node
+        else:
+            self._place(parent, node)
+        if role is not None:
+            self.rule = None
+
+    def _place(self, parent: _Open, node: yaml.Node) -> None:
+        """A node read whole (or a new collection), as the next item of its parent."""
+        parent.items += 1
+        if not parent.mapping:
+            if type(parent.node) is RulesNode:
+                self._hand_over(parent.node, node)
+            else:
+                parent.node.value.append(node)
+        elif parent.key_node is None:
+            parent.key_node = node
+        else:
+            parent.node.value.append((parent.key_node, node))
+            parent.key_node = None
+
+    def _hand_over(self, rules: RulesNode, rule: yaml.Node) -> None:
+        """A rule read whole goes to ``on_rule`` rather than into the tree."""
+        assert self.on_rule is not None
+        rules.count += 1
+        self.on_rule(rule)
+
+    def _rule_starts(self) -> str:
+        """A new item of the rules list starts a rule."""
+        self.rules += 1
+        self.rule = f"#{self.rules}"
+        return "rule"
+
+    def _refuse_tag(self, event: yaml.NodeEvent) -> None:
+        raise self.error(event.start_mark, f"the tag {_shown_tag(event.tag)!r} is not supported: remove it")
+
+    def _too_many(self, event: yaml.Event) -> None:
+        raise self.error(event.start_mark, f"more than {MAX_NODES:,} values once aliases are expanded, the limit")
+
+
+# Functions rather than bound methods: a composer holding its own methods would be a
+# reference cycle, left for the cycle collector.
+_HANDLERS: dict[type, Callable[[_Composer, Any], None]] = {
+    yaml.ScalarEvent: _Composer._scalar,
+    yaml.MappingStartEvent: _Composer._begin,
+    yaml.SequenceStartEvent: _Composer._begin,
+    yaml.MappingEndEvent: _Composer._end,
+    yaml.SequenceEndEvent: _Composer._end,
+    yaml.AliasEvent: _Composer._alias,
+    yaml.DocumentStartEvent: _Composer._document,
+}
 
 
 def describe(node: yaml.Node) -> str:
