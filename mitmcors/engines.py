@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from mitmcors import cors
 from mitmcors.corserrors import KINDS, Kind
 
 # What each placeholder of a template stands for in a console line, and its default in one.
@@ -244,3 +245,27 @@ def same_line_as(kind: str, engine: str) -> tuple[str, ...]:
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+# Firefox names the one bad item of a list where Chromium and WebKit quote the whole header.
+_FIREFOX_NAMES_THE_TOKEN = frozenset({"InvalidAllowMethodsPreflightResponse", "InvalidAllowHeadersPreflightResponse"})
+
+
+def console_line(engine: str, kind: str, value: str, *, url: str, origin: str, status: int,
+                 one_line: bool = True) -> tuple[str, str | None]:
+    """What Firefox or WebKit prints for a failure Chromium names ``kind`` with ``value``,
+    and Firefox's reason code. ``one_line``: Allow-Origin came in one header line (Firefox
+    says "does not match" for a list there, and "Multiple" only for several lines).
+
+    >>> console_line("webkit", "MethodDisallowedByPreflightResponse", "PUT", url="", origin="", status=204)
+    ('Method PUT is not allowed by Access-Control-Allow-Methods.', None)
+    """
+    messages = SAID[engine][kind].messages
+    message = messages[1] if engine == "firefox" and kind.endswith("MultipleAllowOriginValues") and one_line else messages[0]
+    if engine == "firefox" and kind in _FIREFOX_NAMES_THE_TOKEN:
+        value = _first_bad_item(value)
+    return message.format(url=url, origin=origin, value=value, status=str(status)), message.code
+
+
+def _first_bad_item(value: str) -> str:
+    return next((item for item in (part.strip(" \t") for part in value.split(",")) if item and not cors.is_token(item)), value)

@@ -53,6 +53,10 @@ _INT64 = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _INTEGER = re.compile(r"[0-9]+")
 _EFFECTIVE_CONNECTION_TYPES = frozenset({"slow-2g", "2g", "3g", "4g"})
+# The request headers whose safelisting the profiles disagree on.
+_SAFELISTED_BY_SOME = frozenset({
+    "range", "intervention", "device-memory", "dpr", "downlink", "width", "viewport-width", "rtt", "ect", "save-data",
+})
 
 
 Parse = TypeVar("Parse", bound=Callable[[Any], Any])
@@ -169,6 +173,14 @@ def _added_for_cache_mode(name: str, headers: Fields) -> bool:
 
 def needs_preflight(method: str, headers: Fields, profile: Profile = CHROMIUM) -> bool:
     return method.upper() not in cors.SAFELISTED_METHODS or bool(unsafe_request_header_names(headers, profile))
+
+
+def needs_preflight_as(profile: Profile, method: str, headers: Fields, chromium: bool) -> bool:
+    """Another engine's ``needs_preflight``, given Chromium's: the others safelist less,
+    so only a request Chromium sends bare, with a header they disagree on, is asked again."""
+    if chromium or profile is CHROMIUM or not any(name.lower() in _SAFELISTED_BY_SOME for name, _ in headers):
+        return chromium
+    return needs_preflight(method, headers, profile)
 
 
 @dataclass(frozen=True)
@@ -291,8 +303,7 @@ def check_preflight(
             return failure, ()
     allowed = {name.lower() for name in parse_allow_list(exchange.headers.get(_ALLOW_HEADERS)) or ()}
     return _check_request_headers(
-        exchange.request_headers, allowed, credentialed, urls.is_potentially_trustworthy(exchange.url),
-        profile.wildcard_covers_authorization,
+        exchange.request_headers, allowed, credentialed, exchange.url, profile.wildcard_covers_authorization
     )
 
 
@@ -348,16 +359,17 @@ def _method_allowed(method: str, allowed: tuple[str, ...], credentialed: bool) -
 
 
 def _check_request_headers(
-    requested: Sequence[str], allowed: set[str], credentialed: bool, client_hints: bool, covers_authorization: bool = True
+    requested: Sequence[str], allowed: set[str], credentialed: bool, url: str, covers_authorization: bool = True
 ) -> tuple[Failure | None, tuple[str, ...]]:
     """Every requested header must be allowed; Chromium names the first one missing in
-    its own order (see ``headerorder``), the fix names them all."""
+    its own order (see ``headerorder``, which depends on whether the URL is secure), the
+    fix names them all."""
     wildcard = "*" in allowed and not credentialed
     missing = _not_covered_by_wildcard(requested, allowed, covers_authorization) if wildcard else [
         name for name in requested if name not in allowed
     ]
     if len(missing) > 1:
-        missing = [name for name in headerorder.check_order(requested, client_hints) if name not in allowed]
+        missing = [name for name in headerorder.check_order(requested, urls.is_potentially_trustworthy(url)) if name not in allowed]
     if missing:
         return Failure("HeaderDisallowedByPreflightResponse", missing[0], ", ".join(missing)), _which_named(missing)
     if wildcard and "authorization" in requested and "authorization" not in allowed:
@@ -509,10 +521,12 @@ def decide(exchange: Exchange, profile: Profile = CHROMIUM) -> Verdict:
 def decide_as(profile: Profile, exchange: Exchange, chromium: Verdict) -> Verdict:
     """Another engine's verdict, given Chromium's: decided again only where it can differ.
     The profiles judge the same answer alike except in the order of a preflight's checks,
-    which shows only when one fails, and in Authorization under '*'."""
+    which shows only when one fails without credentials, and in Authorization under '*'."""
     if profile is CHROMIUM or not exchange.preflight:
         return chromium
-    if chromium.allowed and chromium.with_credentials is None and profile.wildcard_covers_authorization:
+    if chromium.allowed and profile.wildcard_covers_authorization:
+        # Every check passed without credentials; with them, only the Allow-Origin check
+        # and a literal '*' can fail, and every order checks Allow-Origin first.
         return chromium
     return decide(exchange, profile)
 

@@ -105,10 +105,22 @@ def test_firefox_reuses_only_what_a_preflight_named(fields, method, headers, reu
 
 @pytest.mark.parametrize("exchange", [
     preflight(*GRANT), preflight(status=404), preflight((ACAO, O), (ACAM, "GET"), (ACAH, "x@y")),
-    preflight((ACAO, "*"), (ACAM, "PUT"), (ACAH, "x-test")),
+    preflight((ACAO, "*"), (ACAM, "PUT"), (ACAH, "x-test")), preflight((ACAO, O), (ACAM, "*"), (ACAH, "*")),
+    preflight((ACAO, O), ("Access-Control-Allow-Credentials", "true"), (ACAM, "*"), (ACAH, "*;")),
+    preflight((ACAO, O), ("Access-Control-Allow-Credentials", "true"), (ACAM, "*"), (ACAH, "*")),
     Exchange(O, "GET", False, 200, [(ACAO, "*")]), Exchange(O, "GET", False, 200, []),
 ])
 @pytest.mark.parametrize("profile", list(PROFILES.values()) + [FIREFOX_STRICT_AUTHORIZATION], ids=lambda p: p.name)
 def test_deciding_again_only_where_engines_differ_changes_nothing(exchange, profile):
     chromium = verdicts.decide(exchange)
     assert verdicts.decide_as(profile, exchange, chromium) == verdicts.decide(exchange, profile)
+
+
+@pytest.mark.parametrize("headers", [
+    [], [("X-Test", "1")], [("Range", "BYTES=0-1")], [("DPR", "2"), ("Accept", "a" * 100)], [("Accept", "a" * 129)],
+    [("Accept", "a" * 100)] * 9 + [("DPR", "1" * 100), ("DPR", "1" * 100)],
+])
+@pytest.mark.parametrize("profile", list(PROFILES.values()), ids=lambda p: p.name)
+def test_asking_again_only_where_safelists_differ_changes_nothing(headers, profile):
+    chromium = verdicts.needs_preflight("GET", headers)
+    assert verdicts.needs_preflight_as(profile, "GET", headers, chromium) == verdicts.needs_preflight("GET", headers, profile)
