@@ -156,7 +156,7 @@ WEBKIT: dict[str, Message] = {name: _message("webkit", says) for name, says in {
 _ORIGIN_KINDS = {
     "MissingAllowOriginHeader": (("CORSMissingAllowOrigin",), ("origin",)),
     "AllowOriginMismatch": (("CORSAllowOriginNotMatchingOrigin",), ("origin",)),
-    "MultipleAllowOriginValues": (("CORSMultipleAllowOriginNotAllowed", "CORSAllowOriginNotMatchingOrigin"), ("multiple",)),
+    "MultipleAllowOriginValues": (("CORSMultipleAllowOriginNotAllowed", "CORSAllowOriginNotMatchingOrigin"), ("multiple", "origin")),
     "InvalidAllowOriginValue": (("CORSAllowOriginNotMatchingOrigin",), ("origin",)),
     "WildcardOriginNotAllowed": (("CORSNotSupportingCredentials",), ("wildcard",)),
     "InvalidAllowCredentials": (("CORSMissingAllowCredentials",), ("credentials",)),
@@ -181,7 +181,16 @@ _WHEN = {  # which of several messages a response gets, for those kinds that hav
         "for two header lines; one line listing several origins gets `CORSAllowOriginNotMatchingOrigin`",
     ("firefox", "UnsafeRedirect"): "for data:; about: gets `CORSRequestNotHttp`, file: a security error",
     ("webkit", "CorsDisabledScheme"): "for mailto: and the like; ftp: gets 'FTP URLs are disabled'",
+    ("webkit", "MultipleAllowOriginValues"): "for a comma or two header lines; origins apart by spaces only get "
+                                             "'Origin … is not allowed'",
+    ("webkit", "PreflightMultipleAllowOriginValues"): "for a comma or two header lines; origins apart by spaces only "
+                                                      "get 'Origin … is not allowed'",
 }
+# WebKit words a failed CORS check on a redirect's response as a refused redirection, naming
+# the redirect's target, then the check's own line.
+WEBKIT_REDIRECTION = "Cross-origin redirection to {url} denied by Cross-Origin Resource Sharing policy: "
+_WEBKIT_REDIRECTED = {name: _message("webkit", WEBKIT[name].says, WEBKIT_REDIRECTION)
+                      for name in ("origin", "multiple", "wildcard", "credentials")}
 # The generic line Firefox adds after a failed preflight or redirect; after a preflight's
 # redirect, the line between names the status or, if the redirect left the origin, a mismatch.
 _FIREFOX_FOLLOW_UPS = {
@@ -197,7 +206,8 @@ def _firefox_said(kind: str, names: tuple[str, ...], preflight_or_redirect: bool
 
 
 def _webkit_said(kind: str, names: tuple[str, ...]) -> Said:
-    return Said(kind, "webkit", tuple(WEBKIT[name] for name in names), (WEBKIT["cannot-load"],),
+    redirected = tuple(_WEBKIT_REDIRECTED[name] for name in names) if kind in _ORIGIN_KINDS else ()
+    return Said(kind, "webkit", tuple(WEBKIT[name] for name in names) + redirected, (WEBKIT["cannot-load"],),
                 _WHEN.get(("webkit", kind), ""))
 
 
@@ -252,19 +262,33 @@ _FIREFOX_NAMES_THE_TOKEN = frozenset({"InvalidAllowMethodsPreflightResponse", "I
 
 
 def console_line(engine: str, kind: str, value: str, *, url: str, origin: str, status: int,
-                 one_line: bool = True) -> tuple[str, str | None]:
+                 one_line: bool = True, redirected_to: str | None = None) -> tuple[str, str | None]:
     """What Firefox or WebKit prints for a failure Chromium names ``kind`` with ``value``,
     and Firefox's reason code. ``one_line``: Allow-Origin came in one header line (Firefox
-    says "does not match" for a list there, and "Multiple" only for several lines).
+    says "does not match" for a list there, and "Multiple" only for several lines);
+    ``redirected_to``: the response was a redirect to there (WebKit names it).
 
     >>> console_line("webkit", "MethodDisallowedByPreflightResponse", "PUT", url="", origin="", status=204)
     ('Method PUT is not allowed by Access-Control-Allow-Methods.', None)
     """
-    messages = SAID[engine][kind].messages
-    message = messages[1] if engine == "firefox" and kind.endswith("MultipleAllowOriginValues") and one_line else messages[0]
+    message = _chosen(engine, kind, value, one_line, redirected_to is not None)
     if engine == "firefox" and kind in _FIREFOX_NAMES_THE_TOKEN:
         value = _first_bad_item(value)
+    if engine == "webkit" and redirected_to is not None:
+        url = redirected_to
     return message.format(url=url, origin=origin, value=value, status=str(status)), message.code
+
+
+def _chosen(engine: str, kind: str, value: str, one_line: bool, redirect: bool) -> Message:
+    """Which of a kind's messages the engine prints for this response (see ``_WHEN``)."""
+    messages = SAID[engine][kind].messages
+    multiple = kind.endswith("MultipleAllowOriginValues")
+    if engine == "firefox":
+        return messages[1] if multiple and one_line else messages[0]
+    base = messages[1] if multiple and "," not in value else messages[0]  # WebKit's "Origin … is not allowed"
+    if not redirect:
+        return base
+    return next((m for m in messages if m.prefix == WEBKIT_REDIRECTION and m.says == base.says), base)
 
 
 def _first_bad_item(value: str) -> str:

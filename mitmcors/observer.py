@@ -14,7 +14,7 @@ from typing import Any
 
 from mitmproxy import ctx, flow as mitmflow, http
 
-from mitmcors import cors, engines, verdicts
+from mitmcors import cors, engines, urls, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
@@ -272,12 +272,21 @@ def _engine_entry(
 
 
 def _engine_message(engine: str, failure: Failure | None, exchange: Exchange) -> tuple[str | None, str | None]:
-    """The engine's console line: it names the URL it fetched and the Origin it sent."""
+    """The engine's console line: it names the URL it fetched (WebKit, after a redirect, the
+    redirect's target) and the Origin it sent."""
     if failure is None:
         return None, None
     one_line = sum(name.lower() == "access-control-allow-origin" for name, _ in exchange.response_headers) < 2
     return engines.console_line(engine, failure.kind, failure.value, url=exchange.url, origin=exchange.origin,
-                                status=exchange.status, one_line=one_line)
+                                status=exchange.status, one_line=one_line, redirected_to=_redirect_target(exchange))
+
+
+def _redirect_target(exchange: Exchange) -> str | None:
+    location = None if exchange.preflight else verdicts.redirect_location(exchange.status, exchange.response_headers)
+    if location is None:
+        return None
+    target = urls.parse(location.strip(), exchange.url)
+    return location if target is None else target.href
 
 
 def _preflight_cache_seconds(exchange: Exchange, request_fields: Fields, profile: Profile = CHROMIUM) -> int:
