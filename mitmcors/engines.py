@@ -286,6 +286,8 @@ def _chosen(engine: str, kind: str, value: str, one_line: bool, redirect: bool) 
     if engine == "firefox":
         return messages[1] if multiple and one_line else messages[0]
     base = messages[1] if multiple and "," not in value else messages[0]  # WebKit's "Origin … is not allowed"
+    if kind == "CorsDisabledScheme" and value.startswith("ftp:"):
+        base = messages[1]  # "FTP URLs are disabled"
     if not redirect:
         return base
     return next((m for m in messages if m.prefix == WEBKIT_REDIRECTION and m.says == base.says), base)

@@ -49,8 +49,9 @@ class CorsVerdicts:
             "cors_report", str, "",
             "Write one JSON object per cross-origin flow to this file (JSON Lines; an older "
             "report there is truncated first, any other existing file is refused): url, "
-            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, and "
-            "with_credentials where the unknown credentials mode decides the verdict.",
+            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, "
+            "with_credentials where the unknown credentials mode decides the verdict, and "
+            "engines: Firefox's and WebKit's verdict and console line.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -282,11 +283,12 @@ def _engine_message(engine: str, failure: Failure | None, exchange: Exchange) ->
 
 
 def _redirect_target(exchange: Exchange) -> str | None:
+    """Where a redirect leads, as WebKit names it (without a user name or password)."""
     location = None if exchange.preflight else verdicts.redirect_location(exchange.status, exchange.response_headers)
     if location is None:
         return None
     target = urls.parse(location.strip(), exchange.url)
-    return location if target is None else target.href
+    return location if target is None else urls.without_credentials(target.href)
 
 
 def _preflight_cache_seconds(exchange: Exchange, request_fields: Fields, profile: Profile = CHROMIUM) -> int:

@@ -24,6 +24,10 @@ from typing import NamedTuple
 # the requested headers are always checked last).
 REDIRECT, ORIGIN, STATUS = "redirect", "origin", "status"
 METHODS_SYNTAX, HEADERS_SYNTAX, METHOD = "methods-syntax", "headers-syntax", "method"
+# The checks of an actual request's redirect: the network stack's refusals (too many
+# redirects, a Location that is no URL), the CORS check, where the redirect leads (user
+# name or password, scheme, port, a loop), and an ftp: target alone.
+REFUSED, ACCESS, TARGET, FTP = "refused", "access", "target", "ftp"
 
 
 class Profile(NamedTuple):
@@ -32,6 +36,8 @@ class Profile(NamedTuple):
     name: str
     preflight_order: tuple[str, ...]
     """The preflight's checks, first to last, before the requested headers."""
+    redirect_order: tuple[str, ...] = (REFUSED, ACCESS, TARGET)
+    """A redirect's checks, first to last."""
     client_hints_safelisted: bool = True
     """DPR, Width, Viewport-Width, Device-Memory, RTT, Downlink, ECT, Save-Data and
     Intervention need no preflight, and count toward the 1,024-byte total."""
@@ -59,7 +65,7 @@ FIREFOX = Profile(
 FIREFOX_STRICT_AUTHORIZATION = FIREFOX._replace(wildcard_covers_authorization=False)
 """Firefox with ``network.cors_preflight.authorization_covered_by_wildcard`` set to false."""
 WEBKIT = Profile(
-    "webkit", (REDIRECT, STATUS, ORIGIN, METHODS_SYNTAX, HEADERS_SYNTAX, METHOD),
+    "webkit", (REDIRECT, STATUS, ORIGIN, METHODS_SYNTAX, HEADERS_SYNTAX, METHOD), (FTP, ACCESS, REFUSED, TARGET),
     client_hints_safelisted=False, max_preflight_cache=600,
 )
 

@@ -46,6 +46,13 @@ def parse(text: str, base: str | None = None) -> Url | None:
     )
 
 
+def without_credentials(href: str) -> str:
+    """A parsed URL's href without its user name and password, as WebKit names it."""
+    url = ada_url.URL(href)
+    url.username = url.password = ""
+    return url.href
+
+
 def is_url(text: str) -> bool:
     """Whether Chromium's GURL would call ``text`` a valid URL."""
     return parse(text) is not None

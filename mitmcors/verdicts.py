@@ -428,6 +428,45 @@ def check_redirect_target(target: urls.Url) -> Failure | None:
     return Failure("CorsDisabledScheme", target.href)
 
 
+def _check_redirect(exchange: Exchange, location: str, credentialed: bool, profile: Profile) -> Failure | None:
+    """A redirect's checks in the engine's order (Chromium: the network stack's refusals,
+    the CORS check, then where the redirect leads)."""
+    target = urls.parse(location.strip(), exchange.url)
+    for step in profile.redirect_order:
+        failure = _REDIRECT_CHECKS[step](exchange, location, target, credentialed)
+        if failure is not None:
+            return failure
+    return None
+
+
+RedirectCheck = Callable[[Exchange, str, urls.Url | None, bool], Failure | None]
+
+
+def _redirect_refused(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    return refuse_redirect(target, location, exchange.redirects)
+
+
+def _redirect_access(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    return _check_access(exchange.headers, exchange.origin, credentialed)
+
+
+def _redirect_target(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    return None if target is None else check_redirect_target(target) or _loops_from_cache(exchange, target)
+
+
+def _redirect_to_ftp(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    """WebKit fetches no ftp: URL at all, whatever the redirect's headers."""
+    return Failure("CorsDisabledScheme", target.href) if target is not None and target.scheme == "ftp" else None
+
+
+_REDIRECT_CHECKS: dict[str, RedirectCheck] = {
+    profiles.REFUSED: _redirect_refused,
+    profiles.ACCESS: _redirect_access,
+    profiles.TARGET: _redirect_target,
+    profiles.FTP: _redirect_to_ftp,
+}
+
+
 def _loops_from_cache(exchange: Exchange, target: urls.Url) -> Failure | None:
     """A permanent redirect to its own URL: the browser caches it and follows it from
     its cache, without asking the proxy again, until it gives up."""
@@ -491,11 +530,10 @@ def _decide(exchange: Exchange, credentialed: bool, profile: Profile) -> Verdict
         failure, warnings = check_preflight(exchange, credentialed, profile)
         return Verdict(failure is None, failure, warnings)
     location = redirect_location(exchange.status, exchange.response_headers)
-    target = None if location is None else urls.parse(location.strip(), exchange.url)
-    failure = None if location is None else refuse_redirect(target, location, exchange.redirects)
-    failure = failure or _check_access(exchange.headers, exchange.origin, credentialed)
-    if failure is None and target is not None:
-        failure = check_redirect_target(target) or _loops_from_cache(exchange, target)
+    if location is None:
+        failure = _check_access(exchange.headers, exchange.origin, credentialed)
+    else:
+        failure = _check_redirect(exchange, location, credentialed, profile)
     if failure is not None:
         return Verdict(False, failure)
     readable = _readable(exposed_names(exchange.headers.get("access-control-expose-headers")), credentialed)
@@ -520,9 +558,10 @@ def decide(exchange: Exchange, profile: Profile = CHROMIUM) -> Verdict:
 
 def decide_as(profile: Profile, exchange: Exchange, chromium: Verdict) -> Verdict:
     """Another engine's verdict, given Chromium's: decided again only where it can differ.
-    The profiles judge the same answer alike except in the order of a preflight's checks,
-    which shows only when one fails without credentials, and in Authorization under '*'."""
-    if profile is CHROMIUM or not exchange.preflight:
+    The profiles judge the same answer alike except in the order of a preflight's or a
+    redirect's checks, which shows only when one fails without credentials, and in
+    Authorization under '*'."""
+    if profile is CHROMIUM or (not exchange.preflight and redirect_location(exchange.status, exchange.response_headers) is None):
         return chromium
     if chromium.allowed and profile.wildcard_covers_authorization:
         # Every check passed without credentials; with them, only the Allow-Origin check

@@ -94,6 +94,7 @@ def test_formatting_leaves_unknown_values_as_an_ellipsis():
     ("webkit", "AllowOriginMismatch", "http://a.test", "http://t.test/b",
      "Cross-origin redirection to http://t.test/b denied by Cross-Origin Resource Sharing policy: "
      "Origin http://o.test is not allowed by Access-Control-Allow-Origin. Status code: 200"),
+    ("webkit", "CorsDisabledScheme", "ftp://x.test/", "ftp://x.test/", "FTP URLs are disabled"),
     ("firefox", "InvalidAllowMethodsPreflightResponse", "PUT, x@y", None,
      "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://api.test/x. "
      "(Reason: invalid token ‘x@y’ in CORS header ‘Access-Control-Allow-Methods’)."),

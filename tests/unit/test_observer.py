@@ -257,7 +257,7 @@ def test_an_engine_entry_names_where_it_needs_or_keeps_a_preflight_differently(o
 
 def test_webkit_names_the_target_of_a_redirect_it_refuses(observer):
     observer.response(flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")],
-                           [("Access-Control-Allow-Origin", "http://other.test"), ("Location", "/b")], status=302))
+                           [("Access-Control-Allow-Origin", "http://other.test"), ("Location", "http://u:p@api.test/b")], status=302))
     (entry,) = observer.lines()
     assert entry["engines"]["webkit"]["message"] == (
         "Cross-origin redirection to http://api.test/b denied by Cross-Origin Resource Sharing policy: "

@@ -67,6 +67,21 @@ def test_firefox_checks_the_method_before_an_unparsable_allow_headers():
         "webkit": "InvalidAllowHeadersPreflightResponse"}
 
 
+def redirect(allow_origin: str, location: str) -> Exchange:
+    return Exchange(O, "GET", False, 302, [(ACAO, allow_origin), ("Location", location)], url="https://api.test/a")
+
+
+def test_webkit_refuses_an_ftp_redirect_before_the_cors_check():
+    assert kinds(redirect("null", "ftp://x.test/")) == {
+        "chromium": "AllowOriginMismatch", "firefox": "AllowOriginMismatch", "webkit": "CorsDisabledScheme"}
+
+
+def test_webkit_runs_the_cors_check_before_refusing_a_location_that_is_no_url():
+    assert kinds(redirect("null", "http://[x/")) == {
+        "chromium": "InvalidRedirect", "firefox": "InvalidRedirect", "webkit": "AllowOriginMismatch"}
+    assert set(kinds(redirect("*", "http://[x/")).values()) == {"InvalidRedirect"}
+
+
 def test_a_firefox_pref_makes_the_wildcard_leave_out_authorization():
     exchange = preflight((ACAO, O), (ACAM, "PUT"), (ACAH, "*"), headers=("authorization", "x-test"))
     assert set(kinds(exchange).values()) == {None}
@@ -109,6 +124,8 @@ def test_firefox_reuses_only_what_a_preflight_named(fields, method, headers, reu
     preflight((ACAO, O), ("Access-Control-Allow-Credentials", "true"), (ACAM, "*"), (ACAH, "*;")),
     preflight((ACAO, O), ("Access-Control-Allow-Credentials", "true"), (ACAM, "*"), (ACAH, "*")),
     Exchange(O, "GET", False, 200, [(ACAO, "*")]), Exchange(O, "GET", False, 200, []),
+    redirect("null", "ftp://x.test/"), redirect("null", "http://[x/"), redirect("*", "ftp://x.test/"),
+    redirect(O, "http://u:p@x.test/"),
 ])
 @pytest.mark.parametrize("profile", list(PROFILES.values()) + [FIREFOX_STRICT_AUTHORIZATION], ids=lambda p: p.name)
 def test_deciding_again_only_where_engines_differ_changes_nothing(exchange, profile):
