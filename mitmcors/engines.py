@@ -11,7 +11,7 @@ Chromium's come from corserrors. Lines are those of ``fetch()``. Pure: no mitmpr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from mitmcors import cors
@@ -274,21 +274,39 @@ def console_line(engine: str, kind: str, value: str, *, url: str, origin: str, s
     message = _chosen(engine, kind, value, one_line, redirected_to is not None)
     if engine == "firefox" and kind in _FIREFOX_NAMES_THE_TOKEN:
         value = _first_bad_item(value)
-    if engine == "webkit" and redirected_to is not None:
+    if redirected_to is not None and (engine == "webkit" or message.code == "CORSRequestNotHttp"):
         url = redirected_to
-    return message.format(url=url, origin=origin, value=value, status=str(status)), message.code
+    # Firefox's "did not succeed" comes when no response was read: its status is "(null)".
+    shown_status = "(null)" if message.code == "CORSDidNotSucceed" else str(status)
+    return message.format(url=url, origin=origin, value=value, status=shown_status), message.code
+
+
+def _one_line_gets_the_second(value: str, one_line: bool) -> int:
+    return 1 if one_line else 0
+
+
+def _spaces_only_get_the_second(value: str, one_line: bool) -> int:
+    return 0 if "," in value else 1
+
+
+# Which of a kind's messages a failure gets, by its value (the text of ``_WHEN``).
+_WHICH: dict[tuple[str, str], Callable[[str, bool], int]] = {
+    ("firefox", "MultipleAllowOriginValues"): _one_line_gets_the_second,
+    ("firefox", "PreflightMultipleAllowOriginValues"): _one_line_gets_the_second,
+    ("firefox", "UnsafeRedirect"): lambda value, _: {"about": 1, "file": 2}.get(value.partition(":")[0], 0),
+    ("webkit", "MultipleAllowOriginValues"): _spaces_only_get_the_second,
+    ("webkit", "PreflightMultipleAllowOriginValues"): _spaces_only_get_the_second,
+    ("webkit", "CorsDisabledScheme"): lambda value, _: 1 if value.startswith("ftp:") else 0,
+}
 
 
 def _chosen(engine: str, kind: str, value: str, one_line: bool, redirect: bool) -> Message:
-    """Which of a kind's messages the engine prints for this response (see ``_WHEN``)."""
+    """Which of a kind's messages the engine prints for this response; after a redirect,
+    WebKit's variant that names it."""
     messages = SAID[engine][kind].messages
-    multiple = kind.endswith("MultipleAllowOriginValues")
-    if engine == "firefox":
-        return messages[1] if multiple and one_line else messages[0]
-    base = messages[1] if multiple and "," not in value else messages[0]  # WebKit's "Origin … is not allowed"
-    if kind == "CorsDisabledScheme" and value.startswith("ftp:"):
-        base = messages[1]  # "FTP URLs are disabled"
-    if not redirect:
+    which = _WHICH.get((engine, kind))
+    base = messages[which(value, one_line) if which else 0]
+    if not redirect or engine != "webkit":
         return base
     return next((m for m in messages if m.prefix == WEBKIT_REDIRECTION and m.says == base.says), base)
 

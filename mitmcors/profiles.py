@@ -23,11 +23,13 @@ from typing import NamedTuple
 # The checks of a preflight's answer, by name (verdicts runs them in a profile's order;
 # the requested headers are always checked last).
 REDIRECT, ORIGIN, STATUS = "redirect", "origin", "status"
+REDIRECT_STATUS = "redirect-status"  # a redirect's status is enough: no Location needed
 METHODS_SYNTAX, HEADERS_SYNTAX, METHOD = "methods-syntax", "headers-syntax", "method"
 # The checks of an actual request's redirect: the network stack's refusals (too many
 # redirects, a Location that is no URL), the CORS check, where the redirect leads (user
-# name or password, scheme, port, a loop), and an ftp: target alone.
-REFUSED, ACCESS, TARGET, FTP = "refused", "access", "target", "ftp"
+# name or password, scheme, port, a loop), and some schemes refused on their own.
+REFUSED, ACCESS, TARGET = "refused", "access", "target"
+FTP_SCHEME, DATA_OR_WS_SCHEME = "ftp-scheme", "data-or-ws-scheme"
 
 
 class Profile(NamedTuple):
@@ -58,14 +60,14 @@ class Profile(NamedTuple):
 
 CHROMIUM = Profile("chromium", (REDIRECT, ORIGIN, STATUS, METHODS_SYNTAX, HEADERS_SYNTAX, METHOD))
 FIREFOX = Profile(
-    "firefox", (ORIGIN, REDIRECT, STATUS, METHODS_SYNTAX, METHOD, HEADERS_SYNTAX),
+    "firefox", (ORIGIN, REDIRECT_STATUS, STATUS, METHODS_SYNTAX, METHOD, HEADERS_SYNTAX), (REFUSED, DATA_OR_WS_SCHEME, ACCESS, TARGET),
     client_hints_safelisted=False, range_unit_any_case=False, max_preflight_cache=86400,
     max_age_syntax=re.compile(r"[0-9]+"), invalid_max_age_cache=0, caches_only_named_grants=True,
 )
 FIREFOX_STRICT_AUTHORIZATION = FIREFOX._replace(wildcard_covers_authorization=False)
 """Firefox with ``network.cors_preflight.authorization_covered_by_wildcard`` set to false."""
 WEBKIT = Profile(
-    "webkit", (REDIRECT, STATUS, ORIGIN, METHODS_SYNTAX, HEADERS_SYNTAX, METHOD), (FTP, ACCESS, REFUSED, TARGET),
+    "webkit", (REDIRECT, STATUS, ORIGIN, METHODS_SYNTAX, HEADERS_SYNTAX, METHOD), (FTP_SCHEME, ACCESS, REFUSED, TARGET),
     client_hints_safelisted=False, max_preflight_cache=600,
 )
 

@@ -315,6 +315,13 @@ def _preflight_redirect(exchange: Exchange, credentialed: bool) -> Failure | Non
     return None if location is None else Failure("PreflightDisallowedRedirect", location)
 
 
+def _preflight_redirect_status(exchange: Exchange, credentialed: bool) -> Failure | None:
+    """Firefox's redirect: a redirect's status, with a Location or without."""
+    if exchange.status not in REDIRECT_STATUSES:
+        return None
+    return Failure("PreflightDisallowedRedirect", redirect_location(exchange.status, exchange.response_headers) or "")
+
+
 def _preflight_origin(exchange: Exchange, credentialed: bool) -> Failure | None:
     access = _check_access(exchange.headers, exchange.origin, credentialed)
     return None if access is None else Failure("Preflight" + access.kind, access.value)
@@ -343,6 +350,7 @@ def _preflight_method(exchange: Exchange, credentialed: bool) -> Failure | None:
 
 _PREFLIGHT_CHECKS: dict[str, PreflightCheck] = {
     profiles.REDIRECT: _preflight_redirect,
+    profiles.REDIRECT_STATUS: _preflight_redirect_status,
     profiles.ORIGIN: _preflight_origin,
     profiles.STATUS: _preflight_status,
     profiles.METHODS_SYNTAX: _list_syntax(_ALLOW_METHODS, "InvalidAllowMethodsPreflightResponse"),
@@ -454,16 +462,21 @@ def _redirect_target(exchange: Exchange, location: str, target: urls.Url | None,
     return None if target is None else check_redirect_target(target) or _loops_from_cache(exchange, target)
 
 
-def _redirect_to_ftp(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
-    """WebKit fetches no ftp: URL at all, whatever the redirect's headers."""
-    return Failure("CorsDisabledScheme", target.href) if target is not None and target.scheme == "ftp" else None
+def _refused_first(schemes: frozenset[str]) -> RedirectCheck:
+    """The check that refuses a target of these schemes whatever the redirect's headers
+    (WebKit fetches no ftp:, Firefox follows no redirect to data: or ws:)."""
+    def check(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+        return check_redirect_target(target) if target is not None and target.scheme in schemes else None
+
+    return check
 
 
 _REDIRECT_CHECKS: dict[str, RedirectCheck] = {
     profiles.REFUSED: _redirect_refused,
     profiles.ACCESS: _redirect_access,
     profiles.TARGET: _redirect_target,
-    profiles.FTP: _redirect_to_ftp,
+    profiles.FTP_SCHEME: _refused_first(frozenset({"ftp"})),
+    profiles.DATA_OR_WS_SCHEME: _refused_first(frozenset({"data", "ws", "wss"})),
 }
 
 

@@ -95,6 +95,12 @@ def test_formatting_leaves_unknown_values_as_an_ellipsis():
      "Cross-origin redirection to http://t.test/b denied by Cross-Origin Resource Sharing policy: "
      "Origin http://o.test is not allowed by Access-Control-Allow-Origin. Status code: 200"),
     ("webkit", "CorsDisabledScheme", "ftp://x.test/", "ftp://x.test/", "FTP URLs are disabled"),
+    ("firefox", "UnsafeRedirect", "about:blank", "about:blank",
+     "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at about:blank. "
+     "(Reason: CORS request not http)."),
+    ("firefox", "InvalidRedirect", "http://[x/", "http://[x/",
+     "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://api.test/x. "
+     "(Reason: CORS request did not succeed). Status code: (null)."),
     ("firefox", "InvalidAllowMethodsPreflightResponse", "PUT, x@y", None,
      "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://api.test/x. "
      "(Reason: invalid token ‘x@y’ in CORS header ‘Access-Control-Allow-Methods’)."),

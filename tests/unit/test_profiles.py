@@ -71,15 +71,22 @@ def redirect(allow_origin: str, location: str) -> Exchange:
     return Exchange(O, "GET", False, 302, [(ACAO, allow_origin), ("Location", location)], url="https://api.test/a")
 
 
-def test_webkit_refuses_an_ftp_redirect_before_the_cors_check():
-    assert kinds(redirect("null", "ftp://x.test/")) == {
-        "chromium": "AllowOriginMismatch", "firefox": "AllowOriginMismatch", "webkit": "CorsDisabledScheme"}
+@pytest.mark.parametrize("location, chromium, firefox, webkit", [
+    ("ftp://x.test/", "AllowOriginMismatch", "AllowOriginMismatch", "CorsDisabledScheme"),  # WebKit fetches no ftp:
+    ("data:text/plain,x", "AllowOriginMismatch", "UnsafeRedirect", "AllowOriginMismatch"),  # Firefox follows no data:
+    ("ws://x.test/", "AllowOriginMismatch", "UnknownUrlScheme", "AllowOriginMismatch"),  # nor ws:
+    ("http://[x/", "InvalidRedirect", "InvalidRedirect", "AllowOriginMismatch"),  # WebKit: the CORS check first
+    ("http://x.test:1/", "AllowOriginMismatch", "AllowOriginMismatch", "AllowOriginMismatch"),
+    ("mailto:x@y.test", "AllowOriginMismatch", "AllowOriginMismatch", "AllowOriginMismatch"),
+])
+def test_each_engine_checks_a_failing_redirect_in_its_own_order(location, chromium, firefox, webkit):
+    assert kinds(redirect("null", location)) == {"chromium": chromium, "firefox": firefox, "webkit": webkit}
+    assert len(set(kinds(redirect("*", location)).values())) == 1
 
 
-def test_webkit_runs_the_cors_check_before_refusing_a_location_that_is_no_url():
-    assert kinds(redirect("null", "http://[x/")) == {
-        "chromium": "InvalidRedirect", "firefox": "InvalidRedirect", "webkit": "AllowOriginMismatch"}
-    assert set(kinds(redirect("*", "http://[x/")).values()) == {"InvalidRedirect"}
+def test_firefox_takes_a_preflight_redirect_status_without_location_for_a_redirect():
+    assert kinds(preflight(*GRANT, ("Location", ""), status=302)) == {
+        "chromium": "PreflightInvalidStatus", "firefox": "PreflightDisallowedRedirect", "webkit": "PreflightInvalidStatus"}
 
 
 def test_a_firefox_pref_makes_the_wildcard_leave_out_authorization():
@@ -125,6 +132,7 @@ def test_firefox_reuses_only_what_a_preflight_named(fields, method, headers, reu
     preflight((ACAO, O), ("Access-Control-Allow-Credentials", "true"), (ACAM, "*"), (ACAH, "*")),
     Exchange(O, "GET", False, 200, [(ACAO, "*")]), Exchange(O, "GET", False, 200, []),
     redirect("null", "ftp://x.test/"), redirect("null", "http://[x/"), redirect("*", "ftp://x.test/"),
+    redirect("null", "ws://x.test/"), preflight(*GRANT, ("Location", ""), status=302),
     redirect(O, "http://u:p@x.test/"),
 ])
 @pytest.mark.parametrize("profile", list(PROFILES.values()) + [FIREFOX_STRICT_AUTHORIZATION], ids=lambda p: p.name)
