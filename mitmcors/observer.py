@@ -288,7 +288,7 @@ def _redirect_target(exchange: Exchange) -> str | None:
     if location is None:
         return None
     target = urls.parse(location.strip(), exchange.url)
-    return location if target is None else urls.without_credentials(target.href)
+    return location if target is None else urls.without_credentials(target)
 
 
 def _preflight_cache_seconds(exchange: Exchange, request_fields: Fields, profile: Profile = CHROMIUM) -> int:

@@ -46,11 +46,14 @@ def parse(text: str, base: str | None = None) -> Url | None:
     )
 
 
-def without_credentials(href: str) -> str:
-    """A parsed URL's href without its user name and password, as WebKit names it."""
-    url = ada_url.URL(href)
-    url.username = url.password = ""
-    return url.href
+def without_credentials(url: Url) -> str:
+    """A parsed URL's href without its user name and password, as WebKit names it (a
+    URL that cannot have them, such as mailto:, has none to drop)."""
+    if not url.has_credentials:
+        return url.href
+    stripped = ada_url.URL(url.href)
+    stripped.username = stripped.password = ""
+    return stripped.href
 
 
 def is_url(text: str) -> bool:

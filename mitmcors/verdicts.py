@@ -3,7 +3,9 @@ as Chromium ships it, checked in Chromium's order, with Chromium's words.
 
 The credentials mode of a request is not on the wire: a Cookie header proves it is
 "include", nothing proves it is not, and a preflight never carries cookies. Where the
-outcome depends on it, both outcomes are given. Pure: no mitmproxy import.
+outcome depends on it, both outcomes are given. Where Firefox or WebKit decide
+otherwise, a profile (``profiles``) says so and the same checks read it. Pure: no
+mitmproxy import.
 """
 
 from __future__ import annotations

@@ -255,10 +255,11 @@ def test_an_engine_entry_names_where_it_needs_or_keeps_a_preflight_differently(o
     assert preflight["engines"]["webkit"]["preflight_cache_seconds"] == 600
 
 
-def test_webkit_names_the_target_of_a_redirect_it_refuses(observer):
+@pytest.mark.parametrize("location, named", [("http://u:p@api.test/b", "http://api.test/b"), ("mailto:x@y.test", "mailto:x@y.test")])
+def test_webkit_names_the_target_of_a_redirect_it_refuses(observer, location, named):
     observer.response(flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")],
-                           [("Access-Control-Allow-Origin", "http://other.test"), ("Location", "http://u:p@api.test/b")], status=302))
+                           [("Access-Control-Allow-Origin", "http://other.test"), ("Location", location)], status=302))
     (entry,) = observer.lines()
     assert entry["engines"]["webkit"]["message"] == (
-        "Cross-origin redirection to http://api.test/b denied by Cross-Origin Resource Sharing policy: "
+        f"Cross-origin redirection to {named} denied by Cross-Origin Resource Sharing policy: "
         "Origin http://localhost:3000 is not allowed by Access-Control-Allow-Origin. Status code: 302")
