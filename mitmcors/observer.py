@@ -40,7 +40,9 @@ class CorsVerdicts:
         self._seen = 0
         self._warned = 0
         self._blocked: collections.Counter[str] = collections.Counter()  # bounded by the kinds
-        self._blocked_elsewhere = {profile.name: collections.Counter[str]() for profile in OTHER_PROFILES}
+        # Per other engine, how its blocks differ from Chromium's, by kind: counted only
+        # for the flows it decided again.
+        self._differences = {profile.name: collections.Counter[str]() for profile in OTHER_PROFILES}
         self._chains = RedirectChains()
         self._flows_kept = True  # until configure() says whether a flow's comment reaches anyone
 
@@ -114,10 +116,14 @@ class CorsVerdicts:
 
     def _summary_elsewhere(self) -> str:
         """The other engines' blocks, for those that would count or name them differently."""
-        return "".join(
-            f"; {engines.ENGINES[name].title}: {sum(counts.values())} blocked ({_reasons(counts)})"
-            for name, counts in self._blocked_elsewhere.items() if counts != self._blocked
-        )
+        summaries = []
+        for name, differences in self._differences.items():
+            counts = self._blocked.copy()
+            counts.update(differences)
+            counts = +counts  # the kinds the engine names no more
+            if counts != self._blocked:
+                summaries.append(f"; {engines.ENGINES[name].title}: {sum(counts.values())} blocked ({_reasons(counts)})")
+        return "".join(summaries)
 
     def _judge(
         self, flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, connection_error: str | None
@@ -158,8 +164,15 @@ class CorsVerdicts:
         elif verdict.warnings or verdict.with_credentials:
             self._warned += 1
         for profile, other in elsewhere.items():
-            if other.failure is not None:
-                self._blocked_elsewhere[profile.name][other.failure.kind] += 1
+            if other is not verdict:
+                self._count_difference(self._differences[profile.name], verdict, other)
+
+    @staticmethod
+    def _count_difference(differences: collections.Counter[str], verdict: Verdict, other: Verdict) -> None:
+        if other.failure is not None:
+            differences[other.failure.kind] += 1
+        if verdict.failure is not None:
+            differences[verdict.failure.kind] -= 1
 
     def _close_report(self) -> None:
         if self._report is not None:
