@@ -129,7 +129,7 @@ def test_the_summary_counts_what_was_seen(observer, caplog):
     observer.response(flow("GET", [("Origin", ORIGIN)], [("Access-Control-Allow-Origin", "*")]))
     with caplog.at_level(logging.INFO):
         observer.done()
-    assert "cors: 3 cross-origin flows seen, 2 blocked (MissingAllowOriginHeader 2), 1 with warnings\n" in caplog.text + "\n"
+    assert "cors: 3 cross-origin flows seen, 2 blocked (MissingAllowOriginHeader 2), 1 with warnings\n" in caplog.text
 
 
 def test_a_report_path_that_cannot_be_written_is_refused(tmp_path, caplog):
