@@ -11,9 +11,10 @@ Chromium's come from corserrors. Lines are those of ``fetch()``. Pure: no mitmpr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
+from mitmcors import cors
 from mitmcors.corserrors import KINDS, Kind
 
 # What each placeholder of a template stands for in a console line, and its default in one.
@@ -155,7 +156,7 @@ WEBKIT: dict[str, Message] = {name: _message("webkit", says) for name, says in {
 _ORIGIN_KINDS = {
     "MissingAllowOriginHeader": (("CORSMissingAllowOrigin",), ("origin",)),
     "AllowOriginMismatch": (("CORSAllowOriginNotMatchingOrigin",), ("origin",)),
-    "MultipleAllowOriginValues": (("CORSMultipleAllowOriginNotAllowed", "CORSAllowOriginNotMatchingOrigin"), ("multiple",)),
+    "MultipleAllowOriginValues": (("CORSMultipleAllowOriginNotAllowed", "CORSAllowOriginNotMatchingOrigin"), ("multiple", "origin")),
     "InvalidAllowOriginValue": (("CORSAllowOriginNotMatchingOrigin",), ("origin",)),
     "WildcardOriginNotAllowed": (("CORSNotSupportingCredentials",), ("wildcard",)),
     "InvalidAllowCredentials": (("CORSMissingAllowCredentials",), ("credentials",)),
@@ -180,7 +181,16 @@ _WHEN = {  # which of several messages a response gets, for those kinds that hav
         "for two header lines; one line listing several origins gets `CORSAllowOriginNotMatchingOrigin`",
     ("firefox", "UnsafeRedirect"): "for data:; about: gets `CORSRequestNotHttp`, file: a security error",
     ("webkit", "CorsDisabledScheme"): "for mailto: and the like; ftp: gets 'FTP URLs are disabled'",
+    ("webkit", "MultipleAllowOriginValues"): "for a comma or two header lines; origins apart by spaces only get "
+                                             "'Origin … is not allowed'",
+    ("webkit", "PreflightMultipleAllowOriginValues"): "for a comma or two header lines; origins apart by spaces only "
+                                                      "get 'Origin … is not allowed'",
 }
+# WebKit words a failed CORS check on a redirect's response as a refused redirection, naming
+# the redirect's target, then the check's own line.
+WEBKIT_REDIRECTION = "Cross-origin redirection to {url} denied by Cross-Origin Resource Sharing policy: "
+_WEBKIT_REDIRECTED = {name: _message("webkit", WEBKIT[name].says, WEBKIT_REDIRECTION)
+                      for name in ("origin", "multiple", "wildcard", "credentials")}
 # The generic line Firefox adds after a failed preflight or redirect; after a preflight's
 # redirect, the line between names the status or, if the redirect left the origin, a mismatch.
 _FIREFOX_FOLLOW_UPS = {
@@ -196,7 +206,8 @@ def _firefox_said(kind: str, names: tuple[str, ...], preflight_or_redirect: bool
 
 
 def _webkit_said(kind: str, names: tuple[str, ...]) -> Said:
-    return Said(kind, "webkit", tuple(WEBKIT[name] for name in names), (WEBKIT["cannot-load"],),
+    redirected = tuple(_WEBKIT_REDIRECTED[name] for name in names) if kind in _ORIGIN_KINDS else ()
+    return Said(kind, "webkit", tuple(WEBKIT[name] for name in names) + redirected, (WEBKIT["cannot-load"],),
                 _WHEN.get(("webkit", kind), ""))
 
 
@@ -244,3 +255,61 @@ def same_line_as(kind: str, engine: str) -> tuple[str, ...]:
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+# Firefox names the one bad item of a list where Chromium and WebKit quote the whole header.
+_FIREFOX_NAMES_THE_TOKEN = frozenset({"InvalidAllowMethodsPreflightResponse", "InvalidAllowHeadersPreflightResponse"})
+
+
+def console_line(engine: str, kind: str, value: str, *, url: str, origin: str, status: int,
+                 one_line: bool = True, redirected_to: str | None = None) -> tuple[str, str | None]:
+    """What Firefox or WebKit prints for a failure Chromium names ``kind`` with ``value``,
+    and Firefox's reason code. ``one_line``: Allow-Origin came in one header line (Firefox
+    says "does not match" for a list there, and "Multiple" only for several lines);
+    ``redirected_to``: the response was a redirect to there (WebKit names it).
+
+    >>> console_line("webkit", "MethodDisallowedByPreflightResponse", "PUT", url="", origin="", status=204)
+    ('Method PUT is not allowed by Access-Control-Allow-Methods.', None)
+    """
+    message = _chosen(engine, kind, value, one_line, redirected_to is not None)
+    if engine == "firefox" and kind in _FIREFOX_NAMES_THE_TOKEN:
+        value = _first_bad_item(value)
+    if redirected_to is not None and (engine == "webkit" or message.code == "CORSRequestNotHttp"):
+        url = redirected_to
+    # Firefox's "did not succeed" comes when no response was read: its status is "(null)".
+    shown_status = "(null)" if message.code == "CORSDidNotSucceed" else str(status)
+    return message.format(url=url, origin=origin, value=value, status=shown_status), message.code
+
+
+def _one_line_gets_the_second(value: str, one_line: bool) -> int:
+    return 1 if one_line else 0
+
+
+def _spaces_only_get_the_second(value: str, one_line: bool) -> int:
+    return 0 if "," in value else 1
+
+
+# Which of a kind's messages a failure gets, by its value (the text of ``_WHEN``).
+_WHICH: dict[tuple[str, str], Callable[[str, bool], int]] = {
+    ("firefox", "MultipleAllowOriginValues"): _one_line_gets_the_second,
+    ("firefox", "PreflightMultipleAllowOriginValues"): _one_line_gets_the_second,
+    ("firefox", "UnsafeRedirect"): lambda value, _: {"about": 1, "file": 2}.get(value.partition(":")[0], 0),
+    ("webkit", "MultipleAllowOriginValues"): _spaces_only_get_the_second,
+    ("webkit", "PreflightMultipleAllowOriginValues"): _spaces_only_get_the_second,
+    ("webkit", "CorsDisabledScheme"): lambda value, _: 1 if value.startswith("ftp:") else 0,
+}
+
+
+def _chosen(engine: str, kind: str, value: str, one_line: bool, redirect: bool) -> Message:
+    """Which of a kind's messages the engine prints for this response; after a redirect,
+    WebKit's variant that names it."""
+    messages = SAID[engine][kind].messages
+    which = _WHICH.get((engine, kind))
+    base = messages[which(value, one_line) if which else 0]
+    if not redirect or engine != "webkit":
+        return base
+    return next((m for m in messages if m.prefix == WEBKIT_REDIRECTION and m.says == base.says), base)
+
+
+def _first_bad_item(value: str) -> str:
+    return next((item for item in (part.strip(" \t") for part in value.split(",")) if item and not cors.is_token(item)), value)

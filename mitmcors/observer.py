@@ -14,13 +14,14 @@ from typing import Any
 
 from mitmproxy import ctx, flow as mitmflow, http
 
-from mitmcors import cors, verdicts
+from mitmcors import cors, engines, urls, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
     CHANGED_BY, cors_request, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
     text_fields, url_origin,
 )
+from mitmcors.profiles import CHROMIUM, OTHER_PROFILES, Profile
 from mitmcors.report import ReportFile
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
@@ -45,6 +46,9 @@ class CorsVerdicts:
         self._warnings_logged: set[tuple[str | None, str, tuple[str, ...]]] = set()
         self._warnings_unlogged = 0
         self._blocked: collections.Counter[str] = collections.Counter()  # bounded by the kinds
+        # Per other engine, how its blocks differ from Chromium's, by kind: counted only
+        # for the flows it decided again.
+        self._differences = {profile.name: collections.Counter[str]() for profile in OTHER_PROFILES}
         self._chains = RedirectChains()
         self._flows_kept = True  # until configure() says whether a flow's comment reaches anyone
 
@@ -53,8 +57,9 @@ class CorsVerdicts:
             "cors_report", str, "",
             "Write one JSON object per cross-origin flow to this file (JSON Lines; an older "
             "report there is truncated first, any other existing file is refused): url, "
-            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, and "
-            "with_credentials where the unknown credentials mode decides the verdict.",
+            "method, origin, preflight, verdict, reason, message, fix, rule, warnings, "
+            "with_credentials where the unknown credentials mode decides the verdict, and "
+            "engines: Firefox's and WebKit's verdict and console line.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -108,13 +113,24 @@ class CorsVerdicts:
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
-        reasons = ", ".join(f"{reason} {count}" for reason, count in self._blocked.most_common())
+        reasons = _reasons(self._blocked)
         flows = "flow" if self._seen == 1 else "flows"
         unlogged = f" ({self._warnings_unlogged} not logged: the same warning for the same rule and host)" if self._warnings_unlogged else ""
         return (
             f"{self._seen} cross-origin {flows} seen, {blocked} blocked"
-            f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings{unlogged}"
+            f"{f' ({reasons})' if reasons else ''}, {self._warned} with warnings{unlogged}{self._summary_elsewhere()}"
         )
+
+    def _summary_elsewhere(self) -> str:
+        """The other engines' blocks, for those that would count or name them differently."""
+        summaries = []
+        for name, differences in self._differences.items():
+            counts = self._blocked.copy()
+            counts.update(differences)
+            counts = +counts  # the kinds the engine names no more
+            if counts != self._blocked:
+                summaries.append(f"; {engines.ENGINES[name].title}: {sum(counts.values())} blocked ({_reasons(counts)})")
+        return "".join(summaries)
 
     def _judge(
         self, flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, connection_error: str | None
@@ -125,12 +141,13 @@ class CorsVerdicts:
         if exchange is None:
             return
         verdict = verdicts.decide(exchange)
-        self._count(verdict)
+        elsewhere = {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
+        self._count(verdict, elsewhere)
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
         shown = noteworthy and (self._flows_kept or logger.isEnabledFor(logging.INFO if verdict.allowed else logging.WARNING))
         if not shown and self._report is None:
             return  # nobody will read the explanation: spare the proxy writing it
-        entry = report_entry(flow, exchange, verdict, connection_error, chain)
+        entry = report_entry(flow, exchange, verdict, connection_error, chain, elsewhere)
         if shown:
             _show(flow, entry, log=verdict.failure is not None or self._first_time_warned(flow, entry))
         if self._report is not None and not self._report.write(entry):
@@ -158,17 +175,31 @@ class CorsVerdicts:
             self._warnings_logged.add(key)
         return True
 
-    def _count(self, verdict: Verdict) -> None:
+    def _count(self, verdict: Verdict, elsewhere: dict[Profile, Verdict]) -> None:
         self._seen += 1
         if verdict.failure is not None:
             self._blocked[verdict.failure.kind] += 1
         elif verdict.warnings or verdict.with_credentials:
             self._warned += 1
+        for profile, other in elsewhere.items():
+            if other is not verdict:
+                self._count_difference(self._differences[profile.name], verdict, other)
+
+    @staticmethod
+    def _count_difference(differences: collections.Counter[str], verdict: Verdict, other: Verdict) -> None:
+        if other.failure is not None:
+            differences[other.failure.kind] += 1
+        if verdict.failure is not None:
+            differences[verdict.failure.kind] -= 1
 
     def _close_report(self) -> None:
         if self._report is not None:
             self._report.close()
             self._report = None
+
+
+def _reasons(counts: collections.Counter[str]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in counts.most_common())
 
 
 def _server_side(error: mitmflow.Error) -> bool:
@@ -200,7 +231,7 @@ def _exchange(
 
 def report_entry(
     flow: http.HTTPFlow, exchange: Exchange, verdict: Verdict, connection_error: str | None = None,
-    chain: Chain | None = None,
+    chain: Chain | None = None, elsewhere: dict[Profile, Verdict] | None = None,
 ) -> dict[str, Any]:
     """One line of the report: what a tester needs to know about one cross-origin flow.
 
@@ -229,22 +260,74 @@ def report_entry(
         "unreadable_headers": list(verdict.hidden_headers),
         "redirected_from": chain.started_at if chain else None,
     }
+    request_fields = text_fields(request.headers)
     if exchange.preflight:
-        entry["preflight_cache_seconds"] = _preflight_cache_seconds(exchange, text_fields(request.headers))
+        entry["preflight_cache_seconds"] = _preflight_cache_seconds(exchange, request_fields)
     else:
-        entry["needs_preflight"] = verdicts.needs_preflight(request.method, text_fields(request.headers))
+        entry["needs_preflight"] = verdicts.needs_preflight(request.method, request_fields)
     if verdict.with_credentials is not None:
-        other = verdict.with_credentials
-        entry["with_credentials"] = {"verdict": "allowed" if other.allowed else "blocked", "reason": other.reason}
-    return readable(entry)
+        entry["with_credentials"] = _outcome(verdict.with_credentials)
+    entry = readable(entry)
+    if elsewhere:  # made readable where they are made: only their messages come from the network
+        entry["engines"] = {
+            profile.name: _engine_entry(profile, other, exchange, entry, request_fields)
+            for profile, other in elsewhere.items()
+        }
+    return entry
 
 
-def _preflight_cache_seconds(exchange: Exchange, request_fields: Fields) -> int:
+def _outcome(verdict: Verdict) -> dict[str, Any]:
+    return {"verdict": "allowed" if verdict.allowed else "blocked", "reason": verdict.reason}
+
+
+def _engine_entry(
+    profile: Profile, verdict: Verdict, exchange: Exchange, chromium: dict[str, Any], request_fields: Fields
+) -> dict[str, Any]:
+    """Another engine's outcome, in its own words (with Firefox's reason code), and where
+    it caches a preflight or needs one differently from Chromium."""
+    entry = _outcome(verdict)
+    message, code = _engine_message(profile.name, verdict.failure, exchange)
+    entry["message"] = None if message is None else readable(message)
+    if code is not None:
+        entry["code"] = code
+    if exchange.preflight:
+        seconds = _preflight_cache_seconds(exchange, request_fields, profile)
+        if seconds != chromium["preflight_cache_seconds"]:
+            entry["preflight_cache_seconds"] = seconds
+    else:
+        needed = verdicts.needs_preflight_as(profile, exchange.method, request_fields, chromium["needs_preflight"])
+        if needed != chromium["needs_preflight"]:
+            entry["needs_preflight"] = needed
+    if verdict.with_credentials is not None:
+        entry["with_credentials"] = _outcome(verdict.with_credentials)
+    return entry
+
+
+def _engine_message(engine: str, failure: Failure | None, exchange: Exchange) -> tuple[str | None, str | None]:
+    """The engine's console line: it names the URL it fetched (WebKit, after a redirect, the
+    redirect's target) and the Origin it sent."""
+    if failure is None:
+        return None, None
+    one_line = sum(name.lower() == "access-control-allow-origin" for name, _ in exchange.response_headers) < 2
+    return engines.console_line(engine, failure.kind, failure.value, url=exchange.url, origin=exchange.origin,
+                                status=exchange.status, one_line=one_line, redirected_to=_redirect_target(exchange))
+
+
+def _redirect_target(exchange: Exchange) -> str | None:
+    """Where a redirect leads, as WebKit names it (without a user name or password)."""
+    location = None if exchange.preflight else verdicts.redirect_location(exchange.status, exchange.response_headers)
+    if location is None:
+        return None
+    target = urls.parse(location.strip(), exchange.url)
+    return location if target is None else urls.without_credentials(target)
+
+
+def _preflight_cache_seconds(exchange: Exchange, request_fields: Fields, profile: Profile = CHROMIUM) -> int:
     """How long the answer spares the same request a preflight: never, when the page's
-    cache mode makes the browser skip its preflight cache."""
-    if verdicts.bypasses_preflight_cache(request_fields):
+    cache mode makes the browser skip its preflight cache, or the engine would not reuse it."""
+    if verdicts.bypasses_preflight_cache(request_fields) or not verdicts.reuses_preflight(exchange, profile):
         return 0
-    return verdicts.preflight_cache_seconds(exchange.response_headers)
+    return verdicts.preflight_cache_seconds(exchange.response_headers, profile)
 
 
 def _message(url: str, origin: str, failure: Failure | None, chain: Chain | None = None) -> str | None:
@@ -289,15 +372,29 @@ def _show(flow: http.HTTPFlow, entry: dict[str, Any], log: bool = True) -> None:
         text = f"{BLOCKED_COMMENT}{where}: {entry['reason']}: {entry['message']} Fix: {entry['fix']}."
         if entry["warnings"]:
             text += f" Note: {'; '.join(entry['warnings'])}."
-        text = printable(text)
         if log:
-            logger.warning("%s", text)
-        _annotate(flow, BLOCKED_MARKER, text)
+            logger.warning("%s", printable(text + _other_reasons(entry)))
+        _annotate(flow, BLOCKED_MARKER, "\n".join(map(printable, [text, *_engine_lines(entry)])))
     elif entry["warnings"]:
         text = printable(f"cors: allowed with warnings {where}: {'; '.join(entry['warnings'])}")
         if log:
             logger.info("%s", text)
         _annotate(flow, WARNED_MARKER, text)
+
+
+def _other_reasons(entry: dict[str, Any]) -> str:
+    """For the log line: the engines that name another reason than Chromium's."""
+    others = [f"{engines.ENGINES[name].title} reports {other['reason']}"
+              for name, other in entry.get("engines", {}).items() if other["reason"] != entry["reason"]]
+    return f" Elsewhere: {'; '.join(others)}." if others else ""
+
+
+def _engine_lines(entry: dict[str, Any]) -> list[str]:
+    """For the flow's comment: what each other engine that blocks prints, Firefox's code first."""
+    return [
+        f"{engines.ENGINES[name].title}: {other['reason']}: " + (f"{other['code']}: " if "code" in other else "") + other["message"]
+        for name, other in entry.get("engines", {}).items() if other["message"] is not None
+    ]
 
 
 def _annotate(flow: http.HTTPFlow, marker: str, text: str) -> None:

@@ -46,6 +46,16 @@ def parse(text: str, base: str | None = None) -> Url | None:
     )
 
 
+def without_credentials(url: Url) -> str:
+    """A parsed URL's href without its user name and password, as WebKit names it (a
+    URL that cannot have them, such as mailto:, has none to drop)."""
+    if not url.has_credentials:
+        return url.href
+    stripped = ada_url.URL(url.href)
+    stripped.username = stripped.password = ""
+    return stripped.href
+
+
 def is_url(text: str) -> bool:
     """Whether Chromium's GURL would call ``text`` a valid URL."""
     return parse(text) is not None

@@ -3,7 +3,9 @@ as Chromium ships it, checked in Chromium's order, with Chromium's words.
 
 The credentials mode of a request is not on the wire: a Cookie header proves it is
 "include", nothing proves it is not, and a preflight never carries cookies. Where the
-outcome depends on it, both outcomes are given. Pure: no mitmproxy import.
+outcome depends on it, both outcomes are given. Where Firefox or WebKit decide
+otherwise, a profile (``profiles``) says so and the same checks read it. Pure: no
+mitmproxy import.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from mitmcors import cors, headerorder, urls
+from mitmcors import cors, headerorder, profiles, urls
 from mitmcors.cors import Fields
 from mitmcors.corserrors import KINDS
+from mitmcors.profiles import CHROMIUM, Profile
 
 # What the network stack follows as a redirect: 300 is shown to the page instead, and
 # a redirect status without a non-empty Location is an ordinary response.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-DEFAULT_PREFLIGHT_CACHE = 5  # seconds, when Access-Control-Max-Age is missing or invalid
-MAX_PREFLIGHT_CACHE = 7200
+DEFAULT_PREFLIGHT_CACHE = 5  # seconds, when Access-Control-Max-Age is missing (or, in Chromium, invalid)
+MAX_PREFLIGHT_CACHE = CHROMIUM.max_preflight_cache
 MAX_REDIRECTS = 20  # Chromium follows 20 redirects and fails on the 21st
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})  # cached by browsers unless told otherwise
 # Schemes the browser itself serves, which no network redirect may lead to; any other
@@ -33,6 +36,7 @@ UNSAFE_REDIRECT_SCHEMES = frozenset({
 })
 _INT64_MAX = 2**63 - 1
 _ALLOW_ORIGIN, _ALLOW_CREDENTIALS = cors.ALLOW_ORIGIN.lower(), cors.ALLOW_CREDENTIALS.lower()
+_ALLOW_METHODS, _ALLOW_HEADERS = "access-control-allow-methods", "access-control-allow-headers"
 
 # Request headers the browser sets itself (forbidden to scripts, or always added by
 # Chromium): they never make a request need a preflight.
@@ -51,6 +55,10 @@ _INT64 = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _INTEGER = re.compile(r"[0-9]+")
 _EFFECTIVE_CONNECTION_TYPES = frozenset({"slow-2g", "2g", "3g", "4g"})
+# The request headers whose safelisting the profiles disagree on.
+_SAFELISTED_BY_SOME = frozenset({
+    "range", "intervention", "device-memory", "dpr", "downlink", "width", "viewport-width", "rtt", "ect", "save-data",
+})
 
 
 Parse = TypeVar("Parse", bound=Callable[[Any], Any])
@@ -68,7 +76,7 @@ def _memoized(parse: Parse) -> Parse:
     return cast(Parse, parsed)
 
 
-def is_safelisted_request_header(name: str, value: str) -> bool:
+def is_safelisted_request_header(name: str, value: str, profile: Profile = CHROMIUM) -> bool:
     """A header a page may send without a preflight: the Fetch standard's five, with
     their value rules, plus the intervention and client-hint headers Chromium adds."""
     name = name.lower()
@@ -82,7 +90,9 @@ def is_safelisted_request_header(name: str, value: str) -> bool:
         essence = value.split(";", 1)[0].strip().lower()
         return not _UNSAFE_BYTE.search(value) and essence in SAFELISTED_CONTENT_TYPES
     if name == "range":
-        return _is_simple_range(value)
+        return _is_simple_range(value, profile.range_unit_any_case)
+    if not profile.client_hints_safelisted:
+        return False
     if name in ("device-memory", "dpr", "downlink"):
         return _DECIMAL.fullmatch(value) is not None
     if name in ("width", "viewport-width", "rtt"):
@@ -94,11 +104,12 @@ def is_safelisted_request_header(name: str, value: str) -> bool:
     return name == "intervention"
 
 
-def _is_simple_range(value: str) -> bool:
+def _is_simple_range(value: str, unit_any_case: bool = True) -> bool:
     """One byte range with a start (``bytes=N-`` or ``bytes=N-M``, M not before N), as
-    Chromium parses it: case-insensitive, no whitespace, numbers as 64-bit integers."""
+    Chromium parses it: case-insensitive, no whitespace, numbers as 64-bit integers.
+    Firefox wants the unit in lower case."""
     lowered = value.lower()
-    if not lowered.startswith("bytes=") or any(c in lowered for c in " \t,"):
+    if not (lowered if unit_any_case else value).startswith("bytes=") or any(c in lowered for c in " \t,"):
         return False
     first, dash, last = lowered[len("bytes="):].partition("-")
     start, end = parse_int64(first), parse_int64(last)
@@ -126,7 +137,7 @@ def is_browser_set(name: str) -> bool:
     return name in FORBIDDEN_REQUEST_HEADERS or name.startswith(FORBIDDEN_REQUEST_PREFIXES)
 
 
-def unsafe_request_header_names(headers: Fields) -> list[str]:
+def unsafe_request_header_names(headers: Fields, profile: Profile = CHROMIUM) -> list[str]:
     """The headers that need a preflight: not safelisted (the safelisted ones too when
     their values exceed 1,024 bytes together), lowercased, sorted, each once.
 
@@ -138,7 +149,7 @@ def unsafe_request_header_names(headers: Fields) -> list[str]:
         (name.lower(), value) for name, value in headers
         if not is_browser_set(name) and not _added_for_cache_mode(name, headers)
     ]
-    unsafe = {name for name, value in set_by_page if not is_safelisted_request_header(name, value)}
+    unsafe = {name for name, value in set_by_page if not is_safelisted_request_header(name, value, profile)}
     safelisted = [(name, value) for name, value in set_by_page if name not in unsafe]
     if sum(_byte_length(value) for name, value in safelisted if name != "accept-language") > 1024:
         unsafe.update(name for name, _ in safelisted)
@@ -162,8 +173,16 @@ def _added_for_cache_mode(name: str, headers: Fields) -> bool:
     return (pragma, cache_control) in (("no-cache", "no-cache"), (None, "max-age=0"))
 
 
-def needs_preflight(method: str, headers: Fields) -> bool:
-    return method.upper() not in cors.SAFELISTED_METHODS or bool(unsafe_request_header_names(headers))
+def needs_preflight(method: str, headers: Fields, profile: Profile = CHROMIUM) -> bool:
+    return method.upper() not in cors.SAFELISTED_METHODS or bool(unsafe_request_header_names(headers, profile))
+
+
+def needs_preflight_as(profile: Profile, method: str, headers: Fields, chromium: bool) -> bool:
+    """Another engine's ``needs_preflight``, given Chromium's: the others safelist less,
+    so only a request Chromium sends bare, with a header they disagree on, is asked again."""
+    if chromium or profile is CHROMIUM or not any(name.lower() in _SAFELISTED_BY_SOME for name, _ in headers):
+        return chromium
+    return needs_preflight(method, headers, profile)
 
 
 @dataclass(frozen=True)
@@ -275,27 +294,71 @@ def parse_allow_list(value: str | None) -> tuple[str, ...] | None:
     return items if all(cors.is_token(item) for item in items) else None
 
 
-def check_preflight(exchange: Exchange, credentialed: bool) -> tuple[Failure | None, tuple[str, ...]]:
-    """The preflight's checks in Chromium's order; also returns any warnings."""
+def check_preflight(
+    exchange: Exchange, credentialed: bool, profile: Profile = CHROMIUM
+) -> tuple[Failure | None, tuple[str, ...]]:
+    """The preflight's checks in the engine's order (Chromium's unless told), the
+    requested headers last; also returns any warnings."""
+    for step in profile.preflight_order:
+        failure = _PREFLIGHT_CHECKS[step](exchange, credentialed)
+        if failure is not None:
+            return failure, ()
+    allowed = {name.lower() for name in parse_allow_list(exchange.headers.get(_ALLOW_HEADERS)) or ()}
+    return _check_request_headers(
+        exchange.request_headers, allowed, credentialed, exchange.url, profile.wildcard_covers_authorization
+    )
+
+
+PreflightCheck = Callable[[Exchange, bool], Failure | None]
+
+
+def _preflight_redirect(exchange: Exchange, credentialed: bool) -> Failure | None:
     location = redirect_location(exchange.status, exchange.response_headers)
-    if location is not None:
-        return Failure("PreflightDisallowedRedirect", location), ()
+    return None if location is None else Failure("PreflightDisallowedRedirect", location)
+
+
+def _preflight_redirect_status(exchange: Exchange, credentialed: bool) -> Failure | None:
+    """Firefox's redirect: a redirect's status, with a Location or without."""
+    if exchange.status not in REDIRECT_STATUSES:
+        return None
+    return Failure("PreflightDisallowedRedirect", redirect_location(exchange.status, exchange.response_headers) or "")
+
+
+def _preflight_origin(exchange: Exchange, credentialed: bool) -> Failure | None:
     access = _check_access(exchange.headers, exchange.origin, credentialed)
-    if access is not None:
-        return Failure("Preflight" + access.kind, access.value), ()
-    if not 200 <= exchange.status < 300:
-        return Failure("PreflightInvalidStatus", str(exchange.status)), ()
-    allow_methods, allow_headers = exchange.headers.get("access-control-allow-methods"), exchange.headers.get("access-control-allow-headers")
-    methods = parse_allow_list(allow_methods)
-    if methods is None:
-        return Failure("InvalidAllowMethodsPreflightResponse", allow_methods or ""), ()
-    headers = parse_allow_list(allow_headers)
-    if headers is None:
-        return Failure("InvalidAllowHeadersPreflightResponse", allow_headers or ""), ()
-    if not _method_allowed(exchange.method, methods, credentialed):
-        return Failure("MethodDisallowedByPreflightResponse", exchange.method), ()
-    allowed = {name.lower() for name in headers}
-    return _check_request_headers(exchange.request_headers, allowed, credentialed, urls.is_potentially_trustworthy(exchange.url))
+    return None if access is None else Failure("Preflight" + access.kind, access.value)
+
+
+def _preflight_status(exchange: Exchange, credentialed: bool) -> Failure | None:
+    """A 2xx; a redirect that is none for the network stack (300, no Location) fails here."""
+    return None if 200 <= exchange.status < 300 else Failure("PreflightInvalidStatus", str(exchange.status))
+
+
+def _list_syntax(header_name: str, kind: str) -> PreflightCheck:
+    """The check that a header is a comma list of tokens."""
+    def check(exchange: Exchange, credentialed: bool) -> Failure | None:
+        value = exchange.headers.get(header_name)
+        return Failure(kind, value or "") if parse_allow_list(value) is None else None
+
+    return check
+
+
+def _preflight_method(exchange: Exchange, credentialed: bool) -> Failure | None:
+    methods = parse_allow_list(exchange.headers.get(_ALLOW_METHODS)) or ()
+    return None if _method_allowed(exchange.method, methods, credentialed) else Failure(
+        "MethodDisallowedByPreflightResponse", exchange.method
+    )
+
+
+_PREFLIGHT_CHECKS: dict[str, PreflightCheck] = {
+    profiles.REDIRECT: _preflight_redirect,
+    profiles.REDIRECT_STATUS: _preflight_redirect_status,
+    profiles.ORIGIN: _preflight_origin,
+    profiles.STATUS: _preflight_status,
+    profiles.METHODS_SYNTAX: _list_syntax(_ALLOW_METHODS, "InvalidAllowMethodsPreflightResponse"),
+    profiles.HEADERS_SYNTAX: _list_syntax(_ALLOW_HEADERS, "InvalidAllowHeadersPreflightResponse"),
+    profiles.METHOD: _preflight_method,
+}
 
 
 def _method_allowed(method: str, allowed: tuple[str, ...], credentialed: bool) -> bool:
@@ -306,14 +369,17 @@ def _method_allowed(method: str, allowed: tuple[str, ...], credentialed: bool) -
 
 
 def _check_request_headers(
-    requested: Sequence[str], allowed: set[str], credentialed: bool, client_hints: bool
+    requested: Sequence[str], allowed: set[str], credentialed: bool, url: str, covers_authorization: bool = True
 ) -> tuple[Failure | None, tuple[str, ...]]:
     """Every requested header must be allowed; Chromium names the first one missing in
-    its own order (see ``headerorder``), the fix names them all."""
+    its own order (see ``headerorder``, which depends on whether the URL is secure), the
+    fix names them all."""
     wildcard = "*" in allowed and not credentialed
-    missing = [] if wildcard else [name for name in requested if name not in allowed]
+    missing = _not_covered_by_wildcard(requested, allowed, covers_authorization) if wildcard else [
+        name for name in requested if name not in allowed
+    ]
     if len(missing) > 1:
-        missing = [name for name in headerorder.check_order(requested, client_hints) if name not in allowed]
+        missing = [name for name in headerorder.check_order(requested, urls.is_potentially_trustworthy(url)) if name not in allowed]
     if missing:
         return Failure("HeaderDisallowedByPreflightResponse", missing[0], ", ".join(missing)), _which_named(missing)
     if wildcard and "authorization" in requested and "authorization" not in allowed:
@@ -323,6 +389,13 @@ def _check_request_headers(
             "authorization by name",
         )
     return None, ()
+
+
+def _not_covered_by_wildcard(requested: Sequence[str], allowed: set[str], covers_authorization: bool) -> list[str]:
+    """'*' covers every header, Authorization too unless the engine is told otherwise."""
+    if covers_authorization or "authorization" not in requested or "authorization" in allowed:
+        return []
+    return ["authorization"]
 
 
 def _which_named(missing: list[str]) -> tuple[str, ...]:
@@ -365,6 +438,50 @@ def check_redirect_target(target: urls.Url) -> Failure | None:
     return Failure("CorsDisabledScheme", target.href)
 
 
+def _check_redirect(exchange: Exchange, location: str, credentialed: bool, profile: Profile) -> Failure | None:
+    """A redirect's checks in the engine's order (Chromium: the network stack's refusals,
+    the CORS check, then where the redirect leads)."""
+    target = urls.parse(location.strip(), exchange.url)
+    for step in profile.redirect_order:
+        failure = _REDIRECT_CHECKS[step](exchange, location, target, credentialed)
+        if failure is not None:
+            return failure
+    return None
+
+
+RedirectCheck = Callable[[Exchange, str, urls.Url | None, bool], Failure | None]
+
+
+def _redirect_refused(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    return refuse_redirect(target, location, exchange.redirects)
+
+
+def _redirect_access(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    return _check_access(exchange.headers, exchange.origin, credentialed)
+
+
+def _redirect_target(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+    return None if target is None else check_redirect_target(target) or _loops_from_cache(exchange, target)
+
+
+def _refused_first(schemes: frozenset[str]) -> RedirectCheck:
+    """The check that refuses a target of these schemes whatever the redirect's headers
+    (WebKit fetches no ftp:, Firefox follows no redirect to data: or ws:)."""
+    def check(exchange: Exchange, location: str, target: urls.Url | None, credentialed: bool) -> Failure | None:
+        return check_redirect_target(target) if target is not None and target.scheme in schemes else None
+
+    return check
+
+
+_REDIRECT_CHECKS: dict[str, RedirectCheck] = {
+    profiles.REFUSED: _redirect_refused,
+    profiles.ACCESS: _redirect_access,
+    profiles.TARGET: _redirect_target,
+    profiles.FTP_SCHEME: _refused_first(frozenset({"ftp"})),
+    profiles.DATA_OR_WS_SCHEME: _refused_first(frozenset({"data", "ws", "wss"})),
+}
+
+
 def _loops_from_cache(exchange: Exchange, target: urls.Url) -> Failure | None:
     """A permanent redirect to its own URL: the browser caches it and follows it from
     its cache, without asking the proxy again, until it gives up."""
@@ -374,15 +491,31 @@ def _loops_from_cache(exchange: Exchange, target: urls.Url) -> Failure | None:
     return Failure("TooManyRedirects") if own is not None and own.href == target.href else None
 
 
-def preflight_cache_seconds(fields: Fields) -> int:
-    """How long Chromium caches this preflight's result: Max-Age read as a 64-bit
-    integer (anything else, several values included, means the default), a negative
-    value means not at all, and two hours at most."""
+def preflight_cache_seconds(fields: Fields, profile: Profile = CHROMIUM) -> int:
+    """How long the engine caches this preflight's result. Chromium reads Max-Age as a
+    64-bit integer (anything else, several values included, means the default), a
+    negative value means not at all, and two hours at most; the profile says where
+    another engine's syntax, limit and answer to an invalid value differ."""
     value = header(fields, cors.MAX_AGE)
-    seconds = None if value is None else parse_int64(value.strip(" \t"))
-    if seconds is None:
+    if value is None:
         return DEFAULT_PREFLIGHT_CACHE
-    return min(max(seconds, 0), MAX_PREFLIGHT_CACHE)
+    value = value.strip(" \t")
+    seconds = parse_int64(value) if profile.max_age_syntax.fullmatch(value) else None
+    if seconds is None:
+        return profile.invalid_max_age_cache
+    return min(max(seconds, 0), profile.max_preflight_cache)
+
+
+def reuses_preflight(exchange: Exchange, profile: Profile) -> bool:
+    """Whether the engine's cached answer lets the same request through again. Firefox
+    keeps only the methods and headers the answer names (no '*'), and lets GET and POST
+    through without a named method."""
+    if not profile.caches_only_named_grants:
+        return True
+    methods = parse_allow_list(exchange.headers.get(_ALLOW_METHODS)) or ()
+    headers = {name.lower() for name in parse_allow_list(exchange.headers.get(_ALLOW_HEADERS)) or ()}
+    method_named = exchange.method in ("GET", "POST") or exchange.method in methods
+    return method_named and all(name in headers for name in exchange.request_headers)
 
 
 def readable_headers(fields: Fields, credentialed: bool) -> frozenset[str] | None:
@@ -407,16 +540,15 @@ def _readable(exposed: frozenset[str], credentialed: bool) -> frozenset[str] | N
     return exposed | cors.SAFELISTED_RESPONSE_HEADERS
 
 
-def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
+def _decide(exchange: Exchange, credentialed: bool, profile: Profile) -> Verdict:
     if exchange.preflight:
-        failure, warnings = check_preflight(exchange, credentialed)
+        failure, warnings = check_preflight(exchange, credentialed, profile)
         return Verdict(failure is None, failure, warnings)
     location = redirect_location(exchange.status, exchange.response_headers)
-    target = None if location is None else urls.parse(location.strip(), exchange.url)
-    failure = None if location is None else refuse_redirect(target, location, exchange.redirects)
-    failure = failure or _check_access(exchange.headers, exchange.origin, credentialed)
-    if failure is None and target is not None:
-        failure = check_redirect_target(target) or _loops_from_cache(exchange, target)
+    if location is None:
+        failure = _check_access(exchange.headers, exchange.origin, credentialed)
+    else:
+        failure = _check_redirect(exchange, location, credentialed, profile)
     if failure is not None:
         return Verdict(False, failure)
     readable = _readable(exposed_names(exchange.headers.get("access-control-expose-headers")), credentialed)
@@ -427,16 +559,30 @@ def _decide(exchange: Exchange, credentialed: bool) -> Verdict:
     return Verdict(True, None, hidden_headers=hidden)
 
 
-def decide(exchange: Exchange) -> Verdict:
+def decide(exchange: Exchange, profile: Profile = CHROMIUM) -> Verdict:
     """The browser's verdict; where the unknown credentials mode decides it, the verdict
     without credentials, carrying the credentialed one in ``with_credentials``."""
     if exchange.credentialed:
-        return _decide(exchange, True)
-    plain = _decide(exchange, False)
-    credentialed = _decide(exchange, True)
+        return _decide(exchange, True, profile)
+    plain = _decide(exchange, False, profile)
+    credentialed = _decide(exchange, True, profile)
     if (plain.allowed, plain.reason) == (credentialed.allowed, credentialed.reason):
         return plain
     return Verdict(plain.allowed, plain.failure, plain.warnings, credentialed, plain.hidden_headers)
+
+
+def decide_as(profile: Profile, exchange: Exchange, chromium: Verdict) -> Verdict:
+    """Another engine's verdict, given Chromium's: decided again only where it can differ.
+    The profiles judge the same answer alike except in the order of a preflight's or a
+    redirect's checks, which shows only when one fails without credentials, and in
+    Authorization under '*'."""
+    if profile is CHROMIUM or (not exchange.preflight and redirect_location(exchange.status, exchange.response_headers) is None):
+        return chromium
+    if chromium.allowed and profile.wildcard_covers_authorization:
+        # Every check passed without credentials; with them, only the Allow-Origin check
+        # and a literal '*' can fail, and every order checks Allow-Origin first.
+        return chromium
+    return decide(exchange, profile)
 
 
 def is_cross_origin(origin: str | None, url_origin: str, fetch_mode: str | None) -> bool:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
+    from support.drivers import EvaluatingSession
+
 # Bodies a page hands over, each giving the request a Content-Type of its own (or none).
 _CALL_JS = """
 async ({api, url, method, headers, body, credentials, cache, mode}) => {
@@ -85,10 +87,7 @@ def call_from_page(page: Page, url: str, call: Call, console: list[str]) -> Call
     """Make ``call`` to ``url`` from ``page``; after a failure, wait for the console's
     error, which arrives asynchronously."""
     start = len(console)
-    raw: dict[str, Any] = page.evaluate(_CALL_JS, {
-        "api": call.api, "url": url, "method": call.method, "headers": dict(call.headers), "body": call.body,
-        "credentials": call.credentials, "cache": call.cache, "mode": call.mode,
-    })
+    raw: dict[str, Any] = page.evaluate(_CALL_JS, _argument(url, call))
     if not raw["ok"]:
         deadline = time.monotonic() + CONSOLE_WAIT
         while not any(BLOCKED in line for line in console[start:]) and time.monotonic() < deadline:
@@ -96,4 +95,19 @@ def call_from_page(page: Page, url: str, call: Call, console: list[str]) -> Call
             if any(FAILED_TO_LOAD in line for line in console[start:]):
                 page.wait_for_timeout(100)  # a CORS line, if any, comes just before it
                 break
-    return CallResult(raw["ok"], raw.get("status"), raw["readable"], raw.get("type"), raw.get("error"), console[start:])
+    return _result(raw, console[start:])
+
+
+def call_in_session(session: EvaluatingSession, page_url: str, url: str, call: Call) -> CallResult:
+    """Make ``call`` to ``url`` from a Firefox or WebKit page (its driver waits for the
+    console after a failure)."""
+    return _result(*session.evaluate(page_url, _CALL_JS, _argument(url, call)))
+
+
+def _argument(url: str, call: Call) -> dict[str, Any]:
+    return {"api": call.api, "url": url, "method": call.method, "headers": dict(call.headers), "body": call.body,
+            "credentials": call.credentials, "cache": call.cache, "mode": call.mode}
+
+
+def _result(raw: dict[str, Any], console: list[str]) -> CallResult:
+    return CallResult(raw["ok"], raw.get("status"), raw["readable"], raw.get("type"), raw.get("error"), console)

@@ -150,6 +150,16 @@ class Session(Protocol):
         report what the page saw and what the engine printed."""
 
 
+class EvaluatingSession(Session, Protocol):
+    """Firefox's and WebKit's sessions, which run any page function (Chromium's tests
+    have Playwright's page for that)."""
+
+    def evaluate(self, page_url: str, function: str, argument: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Open page_url, await the async JS ``function`` (source text, one JSON argument)
+        in it, and return its JSON result and the console lines the call caused (the
+        failure's, when the result's ``ok`` is false)."""
+
+
 class Engine(Protocol):
     """One running browser; a session per proxy."""
 

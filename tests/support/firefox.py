@@ -37,8 +37,8 @@ FOLLOW_UP_WAIT = 0.1
 """Seconds to keep listening after the first console line: a second, generic one often follows."""
 STARTUP_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 30.0
-# Run FETCH_JS on a JSON string and answer JSON, so BiDi's value serialization stays out of it.
-CALL_FETCH = f"async (argument) => JSON.stringify(await ({FETCH_JS})(JSON.parse(argument)))"
+# Run a page function on a JSON string and answer JSON, so BiDi's value serialization stays out of it.
+CALL_IN_JSON = "async (argument) => JSON.stringify(await ({function})(JSON.parse(argument)))"
 
 
 class BidiError(RuntimeError):
@@ -178,18 +178,21 @@ class FirefoxSession:
                           partition={"type": "storageKey", "userContext": self.user_context})
 
     def fetch(self, page_url: str, url: str, **request: Any) -> FetchResult:
-        """A new tab per fetch, so its console lines are told apart by their browsing context."""
+        return FetchResult.from_page(*self.evaluate(page_url, FETCH_JS, fetch_argument(url, **request)))
+
+    def evaluate(self, page_url: str, function: str, argument: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """A new tab per call, so its console lines are told apart by their browsing context."""
         tab = self.bidi.command("browsingContext.create", type="tab", userContext=self.user_context)["context"]
         try:
             self.bidi.command("browsingContext.navigate", context=tab, url=page_url, wait="complete")
             answer = self.bidi.command(
-                "script.callFunction", functionDeclaration=CALL_FETCH, awaitPromise=True,
-                target={"context": tab}, arguments=[{"type": "string", "value": json.dumps(fetch_argument(url, **request))}],
+                "script.callFunction", functionDeclaration=CALL_IN_JSON.replace("{function}", function), awaitPromise=True,
+                target={"context": tab}, arguments=[{"type": "string", "value": json.dumps(argument)}],
             )
             raw = json.loads(answer["result"]["value"])
             if not raw["ok"]:
                 self._await_console(tab)
-            return FetchResult.from_page(raw, self._console(tab))
+            return raw, self._console(tab)
         finally:
             self.bidi.command("browsingContext.close", context=tab)
             self.bidi.events = [event for event in self.bidi.events if not _logged_in(event, tab)]

@@ -45,15 +45,16 @@ def chromium_outcome(result: Any, mode: str = "cors") -> tuple[str, str | None]:
     return "blocked", kinds[0]
 
 
-def predicted_outcome(entries: list[dict[str, Any]], credentialed: bool) -> tuple[str, str | None]:
-    """The report's word on a call: the first blocked exchange (a preflight, a redirect
-    hop, the response) ends it; when none is blocked, it is allowed.
+def predicted_outcome(entries: list[dict[str, Any]], credentialed: bool, engine: str = "chromium") -> tuple[str, str | None]:
+    """The report's word on a call in an engine: the first blocked exchange (a preflight,
+    a redirect hop, the response) ends it; when none is blocked, it is allowed.
 
     ``credentialed`` is the mode the page used, which the report could not see: where it
     decides the verdict, the report's ``with_credentials`` outcome applies.
     """
     for entry in entries:
-        chosen = entry["with_credentials"] if credentialed and "with_credentials" in entry else entry
+        said = entry if engine == "chromium" else entry["engines"][engine]
+        chosen = said["with_credentials"] if credentialed and "with_credentials" in said else said
         if chosen["verdict"] == "blocked":
             return chosen["verdict"], chosen["reason"]
     return "allowed", None
@@ -84,3 +85,11 @@ def assert_no_cors_error(result: Seen, engine: str) -> None:
     """No console line reads as a CORS error of the engine's."""
     errors = [line for line in result.console if kinds_printing(line, engine)]
     assert errors == [], result.describe()
+
+
+def engine_outcome(result: Seen, engine: str) -> tuple[str, tuple[str, ...]]:
+    """('allowed', ()) or ('blocked', the kinds the engine's first CORS line may name),
+    as read off the page and its console; ('blocked', ()) when no line names a kind."""
+    if result.ok:
+        return "allowed", ()
+    return "blocked", next(filter(None, (kinds_printing(line, engine) for line in result.console)), ())

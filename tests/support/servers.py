@@ -352,7 +352,7 @@ class _ScriptedHandler(BaseHandler):
         path = urlsplit(request.path).path
         behaviour = self.server.behaviours.get(path.split("/")[1])
         if path == "/" and request.method == "GET":
-            self._reply(HTTPStatus.OK, PAGE_HTML, "text/html; charset=utf-8")
+            self._reply(HTTPStatus.OK, page_html(urlsplit(request.path).query), "text/html; charset=utf-8")
         elif behaviour is None:
             self.send_error(HTTPStatus.NOT_FOUND)
         elif request.method == "OPTIONS":

@@ -41,10 +41,9 @@ BEGIN, END = "mitmcors-begin", "mitmcors-end"
 CONSOLE_LINE = re.compile(r"CONSOLE (?:[A-Z-]+ )?(?:LOG|DEBUG|INFO|WARN|ERROR) (.*)")
 
 DRIVER_JS = """
-// Runs the mailbox's fetch jobs, each in a page loaded for it; see tests/support/webkit.py.
+// Runs the mailbox's jobs (a function and its argument), each in a page loaded for it; see tests/support/webkit.py.
 (async () => {
   const mailbox = %(mailbox)s;
-  const runFetch = %(fetch_js)s;
   const own = new URLSearchParams(location.search).get("job");
   for (;;) {
     const job = await (await fetch(mailbox + "/next", {cache: "no-store"})).json();
@@ -52,7 +51,7 @@ DRIVER_JS = """
     if (String(job.id) !== own) { location.replace(job.page); return; }
     for (const [name, value] of job.cookies) document.cookie = `${name}=${value}; path=/`;
     console.log(`%(begin)s ${job.id}`);
-    const result = await runFetch(job.fetch);
+    const result = await (0, eval)(`(${job.function})`)(job.argument);
     console.log(`%(end)s ${job.id}`);
     for (const [name] of job.cookies) document.cookie = `${name}=; path=/; max-age=0`;
     await fetch(mailbox + "/result", {method: "POST", body: JSON.stringify({id: job.id, result})});
@@ -130,7 +129,7 @@ class _MailboxServer(ThreadingHTTPServer):
         super().__init__((MAILBOX_HOST, 0), _MailboxHandler)
         self.mailbox = Mailbox()
         self.url = f"http://{MAILBOX_HOST}:{self.server_address[1]}"
-        self.driver_js = DRIVER_JS % {"mailbox": json.dumps(self.url), "fetch_js": FETCH_JS, "begin": BEGIN, "end": END}
+        self.driver_js = DRIVER_JS % {"mailbox": json.dumps(self.url), "begin": BEGIN, "end": END}
 
 
 def find_minibrowser() -> str:
@@ -228,16 +227,18 @@ class WebKit:
             self._browser = _MiniBrowser.start(self._display, proxy_port, self._server.url + "/")
         yield WebKitSession(self)
 
-    def run(self, page_url: str, fetch: dict[str, Any], cookies: list[tuple[str, str]]) -> FetchResult:
-        """Have the page at page_url run one fetch, with these cookies set for it."""
+    def run(self, page_url: str, function: str, argument: dict[str, Any], cookies: list[tuple[str, str]]
+            ) -> tuple[dict[str, Any], list[str]]:
+        """Have the page at page_url run one function on argument, with these cookies set
+        for it; what it returned and what the console said meanwhile."""
         assert self._browser is not None, "run() belongs to a session"
         job_id = next(self._job_ids)
         page = f"{page_url}?{urlencode({'script': self._server.url + '/driver.js', 'job': job_id})}"
-        job = {"id": job_id, "page": page, "fetch": fetch, "cookies": cookies}
+        job = {"id": job_id, "page": page, "function": function, "argument": argument, "cookies": cookies}
         raw = self._server.mailbox.run(job, JOB_TIMEOUT)
         if raw is None:
             raise RuntimeError(f"MiniBrowser ran no job {job_id} in {JOB_TIMEOUT}s:\n" + "\n".join(self._browser.stderr.lines()))
-        return FetchResult.from_page(raw, self._browser.console_between_markers(job_id))
+        return raw, self._browser.console_between_markers(job_id)
 
     def _stop_browser(self) -> None:
         if self._browser is not None:
@@ -258,4 +259,7 @@ class WebKitSession:
         self.cookies.append((name, value))
 
     def fetch(self, page_url: str, url: str, **request: Any) -> FetchResult:
-        return self.webkit.run(page_url, fetch_argument(url, **request), self.cookies)
+        return FetchResult.from_page(*self.evaluate(page_url, FETCH_JS, fetch_argument(url, **request)))
+
+    def evaluate(self, page_url: str, function: str, argument: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        return self.webkit.run(page_url, function, argument, self.cookies)

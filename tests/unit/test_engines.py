@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mitmcors.corserrors import KINDS
-from mitmcors.engines import ENGINES, FIREFOX, SAID, kinds_printing, same_line_as
+from mitmcors.engines import ENGINES, FIREFOX, SAID, console_line, kinds_printing, same_line_as
 
 VALUES = {"url": "http://127.0.0.1:8001/plain/x", "origin": "http://127.0.0.1:8000", "value": "PUT", "status": "204"}
 MDN_CODES = {
@@ -50,8 +50,13 @@ REAL_LINES = [
     ("firefox", "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at "
                 "ftp://127.0.0.1/x. (Reason: CORS request not http).", ("CorsDisabledScheme", "UnsafeRedirect")),
     ("webkit", "Origin http://127.0.0.1:40001 is not allowed by Access-Control-Allow-Origin. Status code: 200",
-     ("MissingAllowOriginHeader", "AllowOriginMismatch", "InvalidAllowOriginValue", "PreflightMissingAllowOriginHeader",
-      "PreflightAllowOriginMismatch", "PreflightInvalidAllowOriginValue")),
+     ("MissingAllowOriginHeader", "AllowOriginMismatch", "MultipleAllowOriginValues", "InvalidAllowOriginValue",
+      "PreflightMissingAllowOriginHeader", "PreflightAllowOriginMismatch", "PreflightMultipleAllowOriginValues",
+      "PreflightInvalidAllowOriginValue")),
+    # Found by the engines' differential: a list apart by spaces only, and a redirect's failed check.
+    ("webkit", "Cross-origin redirection to http://localhost:36401/b denied by Cross-Origin Resource Sharing policy: "
+               "Origin http://127.0.0.1:45103 is not allowed by Access-Control-Allow-Origin. Status code: 302",
+     ("MissingAllowOriginHeader", "AllowOriginMismatch", "MultipleAllowOriginValues", "InvalidAllowOriginValue")),
     ("webkit", "Preflight response is not successful. Status code: 301", ("PreflightInvalidStatus", "PreflightDisallowedRedirect")),
     ("webkit", "Request header field X-Test is not allowed by Access-Control-Allow-Headers.", ("HeaderDisallowedByPreflightResponse",)),
     ("webkit", "Not allowed to use restricted network port 1: http://127.0.0.1:1/x", ("UnsafePort",)),
@@ -80,3 +85,28 @@ def test_formatting_leaves_unknown_values_as_an_ellipsis():
     assert message.format(url="http://a.test/x") == (
         "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://a.test/x. "
         "(Reason: CORS header ‘Access-Control-Allow-Origin’ missing). Status code: ….")
+
+
+@pytest.mark.parametrize("engine, kind, value, redirected_to, line", [
+    ("webkit", "MultipleAllowOriginValues", "http://a.test http://b.test", None,
+     "Origin http://o.test is not allowed by Access-Control-Allow-Origin. Status code: 200"),
+    ("webkit", "MultipleAllowOriginValues", "http://a.test, http://b.test", None, "Access-Control-Allow-Origin cannot contain more than one origin."),
+    ("webkit", "AllowOriginMismatch", "http://a.test", "http://t.test/b",
+     "Cross-origin redirection to http://t.test/b denied by Cross-Origin Resource Sharing policy: "
+     "Origin http://o.test is not allowed by Access-Control-Allow-Origin. Status code: 200"),
+    ("webkit", "CorsDisabledScheme", "ftp://x.test/", "ftp://x.test/", "FTP URLs are disabled"),
+    ("firefox", "UnsafeRedirect", "about:blank", "about:blank",
+     "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at about:blank. "
+     "(Reason: CORS request not http)."),
+    ("firefox", "InvalidRedirect", "http://[x/", "http://[x/",
+     "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://api.test/x. "
+     "(Reason: CORS request did not succeed). Status code: (null)."),
+    ("firefox", "InvalidAllowMethodsPreflightResponse", "PUT, x@y", None,
+     "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource at http://api.test/x. "
+     "(Reason: invalid token ‘x@y’ in CORS header ‘Access-Control-Allow-Methods’)."),
+])
+def test_a_verdict_is_worded_as_each_engine_prints_it(engine, kind, value, redirected_to, line):
+    printed, _ = console_line(engine, kind, value, url="http://api.test/x", origin="http://o.test", status=200,
+                              redirected_to=redirected_to)
+    assert printed == line
+    assert kind in kinds_printing(printed, engine)

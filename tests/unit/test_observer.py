@@ -45,8 +45,23 @@ def test_a_blocked_flow_is_reported_logged_and_marked(observer, caplog):
                    "blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.",
         "fix": "send `Access-Control-Allow-Origin: http://localhost:3000` on this response (error responses need it too)",
         "rule": None, "warnings": [], "unreadable_headers": [], "redirected_from": None, "needs_preflight": False,
+        "engines": {
+            "firefox": {"verdict": "blocked", "reason": "MissingAllowOriginHeader", "code": "CORSMissingAllowOrigin",
+                        "message": "Cross-Origin Request Blocked: The Same Origin Policy disallows reading the remote resource "
+                                   "at http://api.test/v1/items. (Reason: CORS header ‘Access-Control-Allow-Origin’ missing). "
+                                   "Status code: 200."},
+            "webkit": {"verdict": "blocked", "reason": "MissingAllowOriginHeader",
+                       "message": "Origin http://localhost:3000 is not allowed by Access-Control-Allow-Origin. Status code: 200"},
+        },
     }
     assert f.marked == BLOCKED_MARKER and "MissingAllowOriginHeader" in f.comment
+    assert f.comment.splitlines()[1:] == [
+        "Firefox: MissingAllowOriginHeader: CORSMissingAllowOrigin: Cross-Origin Request Blocked: The Same Origin Policy "
+        "disallows reading the remote resource at http://api.test/v1/items. (Reason: CORS header "
+        "‘Access-Control-Allow-Origin’ missing). Status code: 200.",
+        "WebKit: MissingAllowOriginHeader: Origin http://localhost:3000 is not allowed by Access-Control-Allow-Origin. "
+        "Status code: 200",
+    ]
     (record,) = [r for r in caplog.records if r.name == "mitmcors.observer"]
     assert record.levelno == logging.WARNING
     assert record.getMessage().startswith("cors: blocked GET http://api.test/v1/items (origin http://localhost:3000): MissingAllowOriginHeader: ")
@@ -114,7 +129,7 @@ def test_the_summary_counts_what_was_seen(observer, caplog):
     observer.response(flow("GET", [("Origin", ORIGIN)], [("Access-Control-Allow-Origin", "*")]))
     with caplog.at_level(logging.INFO):
         observer.done()
-    assert "cors: 3 cross-origin flows seen, 2 blocked (MissingAllowOriginHeader 2), 1 with warnings" in caplog.text
+    assert "cors: 3 cross-origin flows seen, 2 blocked (MissingAllowOriginHeader 2), 1 with warnings\n" in caplog.text
 
 
 def test_the_same_warning_for_the_same_rule_and_host_is_logged_once_and_counted(observer, caplog):
@@ -230,3 +245,46 @@ def test_a_preflight_for_a_cache_mode_that_skips_the_cache_is_never_reused(obser
     observer.response(f)
     (entry,) = observer.lines()
     assert entry["preflight_cache_seconds"] == 0
+
+
+def test_an_engine_that_names_another_reason_says_so_everywhere(observer, caplog):
+    """WebKit judges a preflight's status before its headers: a backend with no OPTIONS
+    handler is an invalid status there, a missing Allow-Origin in Chromium and Firefox."""
+    f = flow("OPTIONS", [("Origin", ORIGIN), ("Access-Control-Request-Method", "PUT")], [], status=501)
+    with caplog.at_level(logging.INFO):
+        observer.response(f)
+        observer.done()
+    (entry,) = observer.lines()
+    assert entry["reason"] == "PreflightMissingAllowOriginHeader"
+    assert entry["engines"]["webkit"] == {"verdict": "blocked", "reason": "PreflightInvalidStatus",
+                                          "message": "Preflight response is not successful. Status code: 501"}
+    assert entry["engines"]["firefox"]["reason"] == "PreflightMissingAllowOriginHeader"
+    assert "Elsewhere: WebKit reports PreflightInvalidStatus." in caplog.text and "Firefox reports" not in caplog.text
+    assert "\nWebKit: PreflightInvalidStatus: Preflight response is not successful. Status code: 501" in f.comment
+    assert ("1 cross-origin flow seen, 1 blocked (PreflightMissingAllowOriginHeader 1), 0 with warnings; "
+            "WebKit: 1 blocked (PreflightInvalidStatus 1)") in caplog.text
+
+
+def test_an_engine_entry_names_where_it_needs_or_keeps_a_preflight_differently(observer):
+    observer.response(flow("GET", [("Origin", ORIGIN), ("Cookie", "a=b"), ("Range", "BYTES=0-10"), ("DPR", "2")],
+                           [("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Credentials", "true")]))
+    observer.response(flow("OPTIONS", [("Origin", ORIGIN), ("Access-Control-Request-Method", "PUT")],
+                           [("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Methods", "*"),
+                            ("Access-Control-Max-Age", "86400")], status=204))
+    actual, preflight = observer.lines()
+    assert actual["needs_preflight"] is False
+    assert actual["engines"] == {"firefox": {"verdict": "allowed", "reason": None, "message": None, "needs_preflight": True},
+                                 "webkit": {"verdict": "allowed", "reason": None, "message": None, "needs_preflight": True}}
+    assert preflight["preflight_cache_seconds"] == 7200
+    assert preflight["engines"]["firefox"]["preflight_cache_seconds"] == 0  # allowed only through '*'
+    assert preflight["engines"]["webkit"]["preflight_cache_seconds"] == 600
+
+
+@pytest.mark.parametrize("location, named", [("http://u:p@api.test/b", "http://api.test/b"), ("mailto:x@y.test", "mailto:x@y.test")])
+def test_webkit_names_the_target_of_a_redirect_it_refuses(observer, location, named):
+    observer.response(flow("GET", [("Origin", ORIGIN), ("Sec-Fetch-Mode", "cors")],
+                           [("Access-Control-Allow-Origin", "http://other.test"), ("Location", location)], status=302))
+    (entry,) = observer.lines()
+    assert entry["engines"]["webkit"]["message"] == (
+        f"Cross-origin redirection to {named} denied by Cross-Origin Resource Sharing policy: "
+        "Origin http://localhost:3000 is not allowed by Access-Control-Allow-Origin. Status code: 302")
