@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import os
+import sys
 from collections.abc import Sequence
 
 from mitmproxy import ctx, http
@@ -124,7 +125,7 @@ class CorsRules:
                 continue
             self._attempted = source
             try:
-                rules = await asyncio.to_thread(load_files, source[0])
+                rules = await asyncio.to_thread(_load_beside_the_loop, source[0])
             except RuleError as e:
                 self._keep_last_good(e)
                 continue
@@ -187,6 +188,26 @@ class CorsRules:
     def _changed(self, flow: http.HTTPFlow, rule: Rule) -> None:
         flow.metadata[CHANGED_BY] = rule.name
         self._fired[rule.name] += 1
+
+
+# How long the event loop may wait for the GIL while a reload compiles in its thread.
+GIL_WAIT = 0.0005
+
+
+def _load_beside_the_loop(paths: Sequence[str]) -> RuleSet:
+    """``load_files`` in a thread while the event loop carries traffic.
+
+    Python lets the thread holding the GIL keep it for the switch interval (5 ms) each
+    time the loop wakes up to a ready socket, and a response through mitmproxy wakes it
+    several times: a reload of 10,000 rules stalled each response by 10 to 50 ms. While
+    the thread compiles, the loop waits at most GIL_WAIT, and the thread then as long.
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_WAIT)
+    try:
+        return load_files(paths)
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def _give_status(response: http.Response, status: int) -> None:
