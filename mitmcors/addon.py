@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import os
 import sys
@@ -88,7 +89,7 @@ class CorsRules:
 
     def _load(self, source: Source) -> None:
         self._attempted = source
-        self._activate(load_files(source[0]), source)
+        self._activate(_load_out_of_collection(source[0]), source)
 
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
@@ -205,9 +206,29 @@ def _load_beside_the_loop(paths: Sequence[str]) -> RuleSet:
     interval = sys.getswitchinterval()
     sys.setswitchinterval(GIL_WAIT)
     try:
-        return load_files(paths)
+        return _load_out_of_collection(paths)
     finally:
         sys.setswitchinterval(interval)
+
+
+def _load_out_of_collection(paths: Sequence[str]) -> RuleSet:
+    """``load_files``, its rules then kept out of the cycle collector's walks.
+
+    A rule set is four objects a rule that live until the next reload and form no
+    reference cycles, yet the collector would walk them all in every full collection:
+    one came soon after each load, 60 ms on the event loop at 10,000 rules.
+    ``gc.freeze()`` moves every object alive to a generation it never walks; reference
+    counting still frees them. A cycle frozen would never be collected, so all garbage
+    is collected before: the old objects first, a cheap walk once the first load froze
+    mitmproxy's own (at start-up, before traffic), then after the load the young
+    generations, where the event loop's garbage is (a few thousand objects; the rules
+    moved on as they loaded).
+    """
+    gc.collect()
+    rules = load_files(paths)
+    gc.collect(1)
+    gc.freeze()
+    return rules
 
 
 def _give_status(response: http.Response, status: int) -> None:
