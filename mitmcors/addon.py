@@ -298,10 +298,13 @@ def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
 def _would_write_unsafe(rule: Rule, flow: http.HTTPFlow, before: cors.Fields, after: cors.Fields) -> bool:
     """Whether the rule would write a header line with a control character (CR, LF, NUL, ...),
     as when it echoes a hostile Origin or preflight header: then the flow is left as it came."""
-    old = collections.Counter(before)
+    old: collections.Counter[tuple[str, str]] | None = None  # counted only once a line has one
     for name, value in after:
         bad = cors.unsafe_value_character(value)
-        if bad and not old[(name, value)]:
+        if bad is None:
+            continue
+        old = old if old is not None else collections.Counter(before)
+        if not old[(name, value)]:
             request = flow.request
             logger.warning(
                 "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
