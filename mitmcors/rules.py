@@ -377,16 +377,23 @@ def _action(values: dict[str, Any], node: yaml.Node, ctx: Context) -> Action:
     if len(kinds) > 1:
         raise ctx.error(node, f"the rule has more than one action ({', '.join(given)}); give exactly one")
     if values["allow"] is not None:
-        allow = dict(values["allow"])
-        return _shared(Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow)))
+        return _allow(tuple(values["allow"].items()))
     if values["break"] is not None:
         scenario, options = values["break"]
         return Break(scenario, options)
-    return _shared(Rewrite(strip=values["strip"], set=values["set"] or ()))
+    return _rewrite(values["strip"], values["set"] or ())
+
+
+# One object for equal actions (immutable, so they can be): most rules of a large file
+# allow alike, and each would otherwise keep its own.
 
 
 @functools.lru_cache(maxsize=1024)
-def _shared(action: Allow | Rewrite) -> Allow | Rewrite:
-    """One object for equal actions (immutable, so they can be): most rules of a large
-    file allow alike, and each would otherwise keep its own."""
-    return action
+def _allow(settings: tuple[tuple[str, Any], ...]) -> Allow:
+    allow = dict(settings)
+    return Allow(preflight=allow.pop("preflight"), policy=cors.AllowPolicy(**allow))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rewrite(strip: Literal["all"] | frozenset[str] | None, set_: tuple[tuple[str, tuple[str, ...]], ...]) -> Rewrite:
+    return Rewrite(strip=strip, set=set_)

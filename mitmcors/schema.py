@@ -93,11 +93,17 @@ def read_section(
 
     ``prefix`` names the values in messages (``allow.`` gives ``allow.max_age``).
     """
-    by_name = {key.name: key for key in keys}
-    values = {key.name: key.default for key in keys}
-    for name, _, value_node in mapping_items(node, ctx, what, list(by_name)):
+    by_name, defaults, names = _section_index(keys)
+    values = dict(defaults)
+    for name, _, value_node in mapping_items(node, ctx, what, names):
         values[name] = by_name[name].read(value_node, ctx, prefix + name)
     return values
+
+
+@functools.lru_cache(maxsize=None)  # a few sections, read once a rule each
+def _section_index(keys: tuple[Key, ...]) -> tuple[dict[str, Key], dict[str, Any], tuple[str, ...]]:
+    """A section's keys by name, their defaults, and their names."""
+    return {key.name: key for key in keys}, {key.name: key.default for key in keys}, tuple(key.name for key in keys)
 
 
 def _section(keys: tuple[Key, ...], name: str) -> Reader:
