@@ -43,7 +43,7 @@ MAX_RULES = 100_000
 MAX_SET_LINES = 100  # header lines one `set` adds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each key is one entry of the schema: equal only to itself, cheap to hash
 class Key:
     """One key of a section: how to read its value, its default, and what it means."""
 
