@@ -24,7 +24,7 @@ import yaml
 from mitmcors import cors
 from mitmcors.scenarios import Scenario
 from mitmcors.schema import MAX_FILE_BYTES, MAX_RULES, RULE_KEYS, Globs, needs_response, read_section
-from mitmcors.yamlnodes import Context, RuleError, RulesNode, compose, line_of, mapping_items, text
+from mitmcors.yamlnodes import Context, RuleError, RulesNode, Steps, composing, line_of, mapping_items, run_steps, text
 
 __all__ = ["Allow", "Break", "Match", "Rewrite", "Rule", "RuleError", "RuleSet", "Target", "load_files", "parse_rules"]
 
@@ -135,6 +135,7 @@ class Rule(NamedTuple):
         return f"{self.file}:{self.line}"
 
 
+RULES_PER_STEP = 1000  # rules indexed or checked in one step of a load
 HOSTS_REMEMBERED = 4096  # per rule set: hosts beyond it are worked out on every flow
 
 
@@ -142,19 +143,35 @@ class RuleSet:
     """The active rules, indexed by literal host; the first matching rule wins."""
 
     def __init__(self, rules: Sequence[Rule], files: Sequence[str] = ()):
+        run_steps(self._indexing(rules, files))
+
+    @classmethod
+    def in_steps(cls, rules: Sequence[Rule], files: Sequence[str]) -> Steps[RuleSet]:
+        """The rule set made a step of RULES_PER_STEP rules at a time (see ``loading``)."""
+        rule_set = cls.__new__(cls)
+        yield from rule_set._indexing(rules, files)
+        return rule_set
+
+    def _indexing(self, rules: Sequence[Rule], files: Sequence[str]) -> Steps[None]:
         self.rules = tuple(rules)
         self.files = tuple(files)
         self.warnings = tuple(warning for rule in self.rules for warning in rule.warnings)
         by_host: dict[str, list[Rule]] = {}
         unindexed: list[Rule] = []
-        for rule in self.rules:
+        for count, rule in enumerate(self.rules, 1):
+            if not count % RULES_PER_STEP:
+                yield
             hosts = rule.match.host
             if hosts is not None and hosts.literals is not None:
                 for host in set(hosts.literals):
                     by_host.setdefault(host, []).append(rule)
             else:
                 unindexed.append(rule)
-        self._by_host = {host: tuple(rules) for host, rules in by_host.items()}
+        self._by_host: dict[str, tuple[Rule, ...]] = {}
+        for count, (host, found) in enumerate(by_host.items(), 1):
+            if not count % RULES_PER_STEP:
+                yield
+            self._by_host[host] = tuple(found)
         self._unindexed = tuple(unindexed)
         self._for_host: dict[str, tuple[Rule, ...]] = {}  # hosts seen: the rules for each
         # allow and break act on CORS requests only: without Rewrite rules, a flow
@@ -205,12 +222,18 @@ class RuleSet:
 
 def load_files(paths: Sequence[str]) -> RuleSet:
     """Load every file, in order, into one rule set; raise RuleError at the first fault."""
+    return run_steps(loading(paths))
+
+
+def loading(paths: Sequence[str]) -> Steps[RuleSet]:
+    """``load_files`` a step at a time, each about half a millisecond (a few hundred
+    YAML events, or RULES_PER_STEP rules), so that a reload can give way to traffic."""
     rules: list[Rule] = []
     with _no_full_collection():
         for path in paths:
-            rules += parse_rules(_read(path), path, first_order=len(rules))
-        _refuse_duplicate_names(rules)
-        return RuleSet(rules, paths)
+            rules += yield from parsing_rules(_read(path), path, first_order=len(rules))
+        yield from _refusing_duplicate_names(rules)
+        return (yield from RuleSet.in_steps(rules, paths))
 
 
 _LOADS = threading.Lock()
@@ -280,9 +303,11 @@ def _refuse_special(path: str, mode: int) -> None:
         raise RuleError(f"cannot read the file: it is {kind}, not a regular file", path)
 
 
-def _refuse_duplicate_names(rules: Sequence[Rule]) -> None:
+def _refusing_duplicate_names(rules: Sequence[Rule]) -> Steps[None]:
     first: dict[str, Rule] = {}
-    for rule in rules:
+    for count, rule in enumerate(rules, 1):
+        if not count % RULES_PER_STEP:
+            yield
         if rule.name in first:
             raise RuleError(
                 f"the name is already used by the rule at {first[rule.name].source}",
@@ -297,8 +322,13 @@ def parse_rules(text_: str, file: str = "<rules>", first_order: int = 0) -> list
     >>> [rule.name for rule in parse_rules("rules: [{name: open, allow: {}}]")]
     ['open']
     """
+    return run_steps(parsing_rules(text_, file, first_order))
+
+
+def parsing_rules(text_: str, file: str, first_order: int) -> Steps[list[Rule]]:
+    """``parse_rules`` a step at a time."""
     compiling = _Compiling(file, first_order)
-    document = compose(text_, file, compiling.add)
+    document = yield from composing(text_, file, compiling.add)
     ctx = Context(file)
     if document is None:
         raise RuleError("the file is empty; it needs a 'rules:' list", file, 1)
