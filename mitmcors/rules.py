@@ -155,12 +155,17 @@ class RuleSet:
     def _indexing(self, rules: Sequence[Rule], files: Sequence[str]) -> Steps[None]:
         self.rules = tuple(rules)
         self.files = tuple(files)
-        self.warnings = tuple(warning for rule in self.rules for warning in rule.warnings)
+        warnings: list[str] = []
+        # allow and break act on CORS requests only: without Rewrite rules, a flow
+        # without Origin is none of the rules' business.
+        self.acts_without_origin = False
         by_host: dict[str, list[Rule]] = {}
         unindexed: list[Rule] = []
         for count, rule in enumerate(self.rules, 1):
             if not count % RULES_PER_STEP:
                 yield
+            warnings += rule.warnings
+            self.acts_without_origin = self.acts_without_origin or isinstance(rule.action, Rewrite)
             hosts = rule.match.host
             if hosts is not None and hosts.literals is not None:
                 for host in set(hosts.literals):
@@ -173,10 +178,8 @@ class RuleSet:
                 yield
             self._by_host[host] = tuple(found)
         self._unindexed = tuple(unindexed)
+        self.warnings = tuple(warnings)
         self._for_host: dict[str, tuple[Rule, ...]] = {}  # hosts seen: the rules for each
-        # allow and break act on CORS requests only: without Rewrite rules, a flow
-        # without Origin is none of the rules' business.
-        self.acts_without_origin = any(isinstance(rule.action, Rewrite) for rule in self.rules)
 
     def __len__(self) -> int:
         return len(self.rules)
