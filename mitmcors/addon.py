@@ -133,8 +133,13 @@ class CorsRules:
             except Exception:  # a bug must not end hot reloading for the session
                 logger.exception("cors: internal error reloading %s; keeping the %s active", source[0], self.rules.summary())
                 continue
+            unused = rules
             if source[0] == tuple(ctx.options.cors_rules):  # not replaced meanwhile
+                unused = self.rules
                 self._activate(rules, source)
+            del rules
+            for _ in unused.releasing():  # the rules no longer active, freed between flows
+                await asyncio.sleep(0)
 
     @flow_hook
     def request(self, flow: http.HTTPFlow) -> None:

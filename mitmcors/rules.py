@@ -184,6 +184,20 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
+    def releasing(self) -> Steps[None]:
+        """Let go of the rules RULES_PER_STEP at a time, leaving the set empty: dropped at
+        once, 100,000 rules take 20 ms to free. Only for a set nothing else uses."""
+        self._for_host = {}
+        while self._by_host:
+            for _ in range(min(RULES_PER_STEP, len(self._by_host))):
+                self._by_host.popitem()
+            yield
+        self._unindexed = ()
+        rules, self.rules = list(self.rules), ()
+        while rules:
+            del rules[-RULES_PER_STEP:]
+            yield
+
     def first_match(self, target: Target, response_known: bool = True) -> Rule | None:
         """The first rule that matches; before the response is known, None as soon as a
         rule that needs the response to decide might match."""
