@@ -103,8 +103,9 @@ def composing(text: str, file: str, on_rule: RuleHandler | None = None) -> Steps
     """
     composer = _Composer(file, on_rule)
     try:
-        loader = _LOADER(text)
+        loader = _LOADER(text)  # a copy of the text as UTF-8: a step of its own for a large file
         try:
+            yield
             return (yield from composer.compose(loader))
         finally:
             loader.dispose()
