@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, TypeVar
 
 import yaml
 
@@ -68,16 +68,34 @@ def line_of(node: yaml.Node) -> int:
 
 
 RuleHandler = Callable[[yaml.Node], None]
+T = TypeVar("T")
+Steps = Generator[None, None, T]  # work done a step at a time: next() does one, the last returns T
+EVENTS_PER_STEP = 256  # about half a millisecond of a large file
+
+
+def run_steps(steps: Steps[T]) -> T:
+    """Do all the steps at once: what they return."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def compose(text: str, file: str, on_rule: RuleHandler | None = None) -> yaml.Node | None:
-    """The file's single document as a node tree (None when the file is empty).
+    """The file's single document as a node tree (None when the file is empty); see composing."""
+    return run_steps(composing(text, file, on_rule))
+
+
+def composing(text: str, file: str, on_rule: RuleHandler | None = None) -> Steps[yaml.Node | None]:
+    """The file's single document as a node tree (None when the file is empty), read in
+    steps of EVENTS_PER_STEP parser events.
 
     Each event is checked before its node is built, so that a file beyond the limits is
     refused before it costs anything; a fault is told with the rule it is in, when that
     is known. The tree is built here rather than by ``yaml.compose``, which would parse
-    the file a second time, in one long call that holds the GIL (and stalls traffic
-    while a reload compiles in its thread).
+    the file a second time, in one long call (a reload compiles on the event loop, a
+    step at a time between flows).
 
     With ``on_rule``, each item of the top mapping's ``rules`` list is handed to it as
     soon as it is read, and left out of the tree (whose list then has no items, and a
@@ -85,9 +103,10 @@ def compose(text: str, file: str, on_rule: RuleHandler | None = None) -> yaml.No
     """
     composer = _Composer(file, on_rule)
     try:
-        loader = _LOADER(text)
+        loader = _LOADER(text)  # a copy of the text as UTF-8: a step of its own for a large file
         try:
-            return composer.compose(loader)
+            yield
+            return (yield from composer.compose(loader))
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as e:
@@ -189,9 +208,14 @@ class _Composer:
         self.rules = 0
         self.rule: str | None = None
 
-    def compose(self, loader: Any) -> yaml.Node | None:
+    def compose(self, loader: Any) -> Steps[yaml.Node | None]:
         handlers, get_event = _HANDLERS, loader.get_event
+        countdown = EVENTS_PER_STEP
         while True:
+            countdown -= 1
+            if not countdown:
+                yield
+                countdown = EVENTS_PER_STEP
             event = get_event()
             kind = type(event)
             handler = handlers.get(kind)
