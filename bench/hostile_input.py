@@ -11,6 +11,7 @@ so that its peak memory shows; ``load`` a generated file of 10,000 rules.
 
 from __future__ import annotations
 
+import argparse
 import resource
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def common() -> None:
     for name, match, host, path in COMMON:
         (rule,) = parse_rules(f"rules:\n  - name: x\n    match: {{{match}}}\n    strip: all\n")
         target = Target(host, path, request, None)
-        runs = timeit.repeat(lambda: rule.match.matches_request(target), number=200_000, repeat=7)
+        runs = timeit.repeat(lambda: rule.match.matches(target), number=200_000, repeat=7)
         print(f"{name}: {min(runs) / 200_000 * 1e9:.0f} ns")
 
 
@@ -94,7 +95,14 @@ def _timed(work) -> float:
     return time.perf_counter() - started
 
 
+PARTS = {"globs": globs, "common": common, "bomb": bomb, "load": load}
+
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["globs", "common", "bomb", "load"]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"one of {', '.join(PARTS)} (default: all)")
+    chosen = parser.parse_args().parts or list(PARTS)
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        parser.error(f"unknown part {unknown[0]!r}: choose from {', '.join(PARTS)}")
     for part in chosen:
-        {"globs": globs, "common": common, "bomb": bomb, "load": load}[part]()
+        PARTS[part]()

@@ -80,3 +80,12 @@ def test_a_results_file_prints_again_as_markdown_tables(results_file: tuple[Path
     printed = bench("--report", str(results_file[0]), "--markdown")
     assert "| configuration | req/s | ratio |" in printed
     assert "| rules | decision | with log line | load | mitmdump RSS over bare |" in printed
+
+
+def test_the_hostile_input_benchmark_runs_its_quick_parts():
+    """bench/hostile_input.py's glob and everyday-match parts, which once broke unseen."""
+    command = [sys.executable, str(REPO / "bench" / "hostile_input.py"), "globs", "common"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4 + 8 and all(line.endswith((" ms", " ns")) for line in lines), run.stdout
