@@ -101,14 +101,22 @@ class CorsVerdicts:
 
     @flow_hook
     def error(self, flow: http.HTTPFlow) -> None:
-        """The backend was not reached: the browser gets mitmproxy's error response, which
-        has no Access-Control-Allow-Origin, and reports a CORS error instead of the cause.
+        """A flow that ended in an error, which mitmproxy reports instead of its response.
 
-        Errors on the client's side (it went away, reset its stream) or flows killed on
-        purpose leave the browser nothing to judge.
+        When the backend was not reached, the browser gets mitmproxy's error response, which
+        has no Access-Control-Allow-Origin, and reports a CORS error instead of the cause.
+        When the response was streamed, its headers had left before the error: the browser
+        judged them, and may well be what went away (it stops reading a redirect it refuses).
+        Otherwise errors on the client's side (it went away, reset its stream) or flows
+        killed on purpose leave the browser nothing to judge.
         """
         error = flow.error
-        if flow.response is None and error is not None and _server_side(error):
+        if error is None or error.msg == mitmflow.Error.KILLED_MESSAGE:
+            return
+        response = flow.response
+        if response is not None and response.stream:
+            self._judge(flow, cors_request(flow.request), response.status_code, text_fields(response.headers), None)
+        elif response is None and _server_side(error):
             self._judge(flow, cors_request(flow.request), 502, [], error.msg)
 
     def summary(self) -> str:
@@ -203,8 +211,7 @@ def _reasons(counts: collections.Counter[str]) -> str:
 
 
 def _server_side(error: mitmflow.Error) -> bool:
-    message = error.msg.lower()
-    return error.msg != mitmflow.Error.KILLED_MESSAGE and "client" not in message
+    return "client" not in error.msg.lower()
 
 
 def _exchange(

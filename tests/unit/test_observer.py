@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from mitmproxy import exceptions, flowfilter, http
+from mitmproxy import exceptions, flow as mitmflow, flowfilter, http
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CHANGED_BY
@@ -112,6 +112,19 @@ def test_an_allowed_flow_is_reported_but_neither_logged_nor_marked(observer, cap
 def test_flows_the_browser_does_not_check_are_not_judged(observer, headers):
     observer.response(flow("GET", headers))
     assert observer.lines() == []
+
+
+@pytest.mark.parametrize("streamed, error, judged", [
+    (True, "Client disconnected.", True),  # the headers had left: the browser judged them and went away
+    (True, mitmflow.Error.KILLED_MESSAGE, False),
+    (False, "Client disconnected.", False),  # a buffered response never reached the browser
+])
+def test_a_streamed_response_that_ends_in_an_error_is_judged_on_the_headers_that_left(observer, streamed, error, judged):
+    f = flow("GET", [("Origin", ORIGIN)], [("Location", "http://api.test/v1/items"), ("Access-Control-Allow-Origin", ORIGIN)], status=307)
+    f.response.stream = streamed
+    f.error = mitmflow.Error(error)
+    observer.error(f)
+    assert [(entry["status"], entry["verdict"]) for entry in observer.lines()] == ([(307, "allowed")] if judged else [])
 
 
 def test_an_unreachable_backend_names_the_real_cause(observer):
