@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
-from mitmcors import cors
+from mitmcors import cors, urls
 from mitmcors.corserrors import KINDS, Kind
 
 # What each placeholder of a template stands for in a console line, and its default in one.
@@ -257,8 +257,24 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-# Firefox names the one bad item of a list where Chromium and WebKit quote the whole header.
-_FIREFOX_NAMES_THE_TOKEN = frozenset({"InvalidAllowMethodsPreflightResponse", "InvalidAllowHeadersPreflightResponse"})
+
+def _first_bad_item(value: str) -> str:
+    return next((item for item in (part.strip(" \t") for part in value.split(",")) if item and not cors.is_token(item)), value)
+
+
+def _port(url: str) -> str:
+    parsed = urls.parse(url)
+    return str(parsed.port) if parsed and parsed.port is not None else url
+
+
+# What an engine shows of a failure's value, where that is not the whole value Chromium's kind carries.
+_SHOWN_VALUE: dict[tuple[str, str], Callable[[str], str]] = {
+    # Firefox names the one bad item of a list where Chromium and WebKit quote the whole header.
+    ("firefox", "InvalidAllowMethodsPreflightResponse"): _first_bad_item,
+    ("firefox", "InvalidAllowHeadersPreflightResponse"): _first_bad_item,
+    # WebKit names the refused port, then the URL.
+    ("webkit", "UnsafePort"): _port,
+}
 
 
 def console_line(engine: str, kind: str, value: str, *, url: str, origin: str, status: int,
@@ -272,8 +288,7 @@ def console_line(engine: str, kind: str, value: str, *, url: str, origin: str, s
     ('Method PUT is not allowed by Access-Control-Allow-Methods.', None)
     """
     message = _chosen(engine, kind, value, one_line, redirected_to is not None)
-    if engine == "firefox" and kind in _FIREFOX_NAMES_THE_TOKEN:
-        value = _first_bad_item(value)
+    value = _SHOWN_VALUE.get((engine, kind), str)(value)
     if redirected_to is not None and (engine == "webkit" or message.code == "CORSRequestNotHttp"):
         url = redirected_to
     # Firefox's "did not succeed" comes when no response was read: its status is "(null)".
@@ -309,7 +324,3 @@ def _chosen(engine: str, kind: str, value: str, one_line: bool, redirect: bool) 
     if not redirect or engine != "webkit":
         return base
     return next((m for m in messages if m.prefix == WEBKIT_REDIRECTION and m.says == base.says), base)
-
-
-def _first_bad_item(value: str) -> str:
-    return next((item for item in (part.strip(" \t") for part in value.split(",")) if item and not cors.is_token(item)), value)

@@ -110,3 +110,11 @@ def test_a_verdict_is_worded_as_each_engine_prints_it(engine, kind, value, redir
                               redirected_to=redirected_to)
     assert printed == line
     assert kind in kinds_printing(printed, engine)
+
+
+def test_webkit_names_a_refused_port_by_its_number_then_the_url():
+    """Seen in WebKitGTK 2.50 (engine differential, seed 5): 'port 1', not the URL twice."""
+    target = "http://127.0.0.1:1/x"
+    line, code = console_line("webkit", "UnsafePort", target, url="http://api.test/a", origin="http://app.test",
+                                      status=308, redirected_to=target)
+    assert (line, code) == ("Not allowed to use restricted network port 1: http://127.0.0.1:1/x", None)
