@@ -30,6 +30,11 @@ METHODS_SYNTAX, HEADERS_SYNTAX, METHOD = "methods-syntax", "headers-syntax", "me
 # name or password, scheme, port, a loop), and some schemes refused on their own.
 REFUSED, ACCESS, TARGET = "refused", "access", "target"
 FTP_SCHEME, DATA_OR_WS_SCHEME = "ftp-scheme", "data-or-ws-scheme"
+# Which of several requested headers missing from Allow-Headers an engine names: the first in
+# Blink's header map (replayed by ``headerorder``), in sorted order (Firefox's own list, as its
+# Access-Control-Request-Headers shows it), or in the order the page set them (WebKit's header
+# map, which a preflight does not show: its sorted Access-Control-Request-Headers stands in).
+BLINK_MAP, SORTED, PAGE_ORDER = "blink-map", "sorted", "page-order"
 
 
 class Profile(NamedTuple):
@@ -53,6 +58,8 @@ class Profile(NamedTuple):
     """What a valid Max-Age looks like (a negative one means no caching)."""
     invalid_max_age_cache: int = 5
     """Seconds a preflight's answer is kept when Max-Age is present but not valid."""
+    names_first_missing_in: str = BLINK_MAP
+    """Which of several headers missing from Allow-Headers the console names."""
     caches_only_named_grants: bool = False
     """The cache keeps only methods and headers listed by name (no ``*``), and serves GET
     and POST without one: an answer that let the request through by ``*`` is not reused."""
@@ -62,13 +69,14 @@ CHROMIUM = Profile("chromium", (REDIRECT, ORIGIN, STATUS, METHODS_SYNTAX, HEADER
 FIREFOX = Profile(
     "firefox", (ORIGIN, REDIRECT_STATUS, STATUS, METHODS_SYNTAX, METHOD, HEADERS_SYNTAX), (REFUSED, DATA_OR_WS_SCHEME, ACCESS, TARGET),
     client_hints_safelisted=False, range_unit_any_case=False, max_preflight_cache=86400,
-    max_age_syntax=re.compile(r"[0-9]+"), invalid_max_age_cache=0, caches_only_named_grants=True,
+    max_age_syntax=re.compile(r"[0-9]+"), invalid_max_age_cache=0, names_first_missing_in=SORTED,
+    caches_only_named_grants=True,
 )
 FIREFOX_STRICT_AUTHORIZATION = FIREFOX._replace(wildcard_covers_authorization=False)
 """Firefox with ``network.cors_preflight.authorization_covered_by_wildcard`` set to false."""
 WEBKIT = Profile(
     "webkit", (REDIRECT, STATUS, ORIGIN, METHODS_SYNTAX, HEADERS_SYNTAX, METHOD), (FTP_SCHEME, ACCESS, REFUSED, TARGET),
-    client_hints_safelisted=False, max_preflight_cache=600,
+    client_hints_safelisted=False, max_preflight_cache=600, names_first_missing_in=PAGE_ORDER,
 )
 
 PROFILES: dict[str, Profile] = {profile.name: profile for profile in (CHROMIUM, FIREFOX, WEBKIT)}

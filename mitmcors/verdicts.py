@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from mitmcors import cors, headerorder, profiles, urls
 from mitmcors.cors import Fields
 from mitmcors.corserrors import KINDS
-from mitmcors.profiles import CHROMIUM, Profile
+from mitmcors.profiles import BLINK_MAP, CHROMIUM, Profile
 
 # What the network stack follows as a redirect: 300 is shown to the page instead, and
 # a redirect status without a non-empty Location is an ordinary response.
@@ -304,9 +304,7 @@ def check_preflight(
         if failure is not None:
             return failure, ()
     allowed = {name.lower() for name in parse_allow_list(exchange.headers.get(_ALLOW_HEADERS)) or ()}
-    return _check_request_headers(
-        exchange.request_headers, allowed, credentialed, exchange.url, profile.wildcard_covers_authorization
-    )
+    return _check_request_headers(exchange.request_headers, allowed, credentialed, exchange.url, profile)
 
 
 PreflightCheck = Callable[[Exchange, bool], Failure | None]
@@ -369,17 +367,17 @@ def _method_allowed(method: str, allowed: tuple[str, ...], credentialed: bool) -
 
 
 def _check_request_headers(
-    requested: Sequence[str], allowed: set[str], credentialed: bool, url: str, covers_authorization: bool = True
+    requested: Sequence[str], allowed: set[str], credentialed: bool, url: str, profile: Profile = CHROMIUM
 ) -> tuple[Failure | None, tuple[str, ...]]:
-    """Every requested header must be allowed; Chromium names the first one missing in
-    its own order (see ``headerorder``, which depends on whether the URL is secure), the
-    fix names them all."""
+    """Every requested header must be allowed; the engine names the first one missing in
+    its own order (Chromium's: see ``headerorder``, which depends on whether the URL is
+    secure), the fix names them all."""
     wildcard = "*" in allowed and not credentialed
-    missing = _not_covered_by_wildcard(requested, allowed, covers_authorization) if wildcard else [
+    missing = _not_covered_by_wildcard(requested, allowed, profile.wildcard_covers_authorization) if wildcard else [
         name for name in requested if name not in allowed
     ]
     if len(missing) > 1:
-        missing = [name for name in headerorder.check_order(requested, urls.is_potentially_trustworthy(url)) if name not in allowed]
+        missing = _in_naming_order(missing, requested, url, profile)
     if missing:
         return Failure("HeaderDisallowedByPreflightResponse", missing[0], ", ".join(missing)), _which_named(missing)
     if wildcard and "authorization" in requested and "authorization" not in allowed:
@@ -389,6 +387,13 @@ def _check_request_headers(
             "authorization by name",
         )
     return None, ()
+
+
+def _in_naming_order(missing: list[str], requested: Sequence[str], url: str, profile: Profile) -> list[str]:
+    """The missing headers, the one the engine's console names first."""
+    if profile.names_first_missing_in == BLINK_MAP:
+        return [name for name in headerorder.check_order(requested, urls.is_potentially_trustworthy(url)) if name in missing]
+    return sorted(missing)
 
 
 def _not_covered_by_wildcard(requested: Sequence[str], allowed: set[str], covers_authorization: bool) -> list[str]:

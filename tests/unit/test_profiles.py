@@ -149,3 +149,14 @@ def test_deciding_again_only_where_engines_differ_changes_nothing(exchange, prof
 def test_asking_again_only_where_safelists_differ_changes_nothing(headers, profile):
     chromium = verdicts.needs_preflight("GET", headers)
     assert verdicts.needs_preflight_as(profile, "GET", headers, chromium) == verdicts.needs_preflight("GET", headers, profile)
+
+
+def test_each_engine_names_its_own_first_of_several_missing_headers():
+    """Seen with the client hints (engine differential, seed 6): Chromium names the first in
+    Blink's header map, Firefox the first in sorted order; WebKit the first the page set,
+    which a preflight does not show, so its sorted list stands in."""
+    requested = ("device-memory", "downlink", "dpr", "ect", "rtt", "save-data", "viewport-width", "width")
+    exchange = Exchange(O, "GET", True, 204, [(ACAO, O), (ACAM, "GET"), (ACAH, "accept")], requested, False,
+                        url="http://127.0.0.1:8000/x")
+    named = {name: verdicts.decide(exchange, profile).failure.value for name, profile in PROFILES.items()}
+    assert named == {"chromium": "viewport-width", "firefox": "device-memory", "webkit": "device-memory"}
