@@ -160,13 +160,14 @@ class CorsRules:
             try:
                 rules = await _load_between_flows(source[0])
             except RuleError as e:
-                self._keep_last_good(e)
+                if self._attempted is source:  # else a newer load has said how it went
+                    self._keep_last_good(e)
                 continue
             except Exception:  # a bug must not end hot reloading for the session
                 logger.exception("cors: internal error reloading %s; keeping the %s active", source[0], self.rules.summary())
                 continue
             unused = rules
-            if source[0] == tuple(ctx.options.cors_rules):  # not replaced meanwhile
+            if self._attempted is source:  # no newer load (cors.reload, a :set) meanwhile
                 unused = self.rules
                 self._activate(rules, source)
             del rules

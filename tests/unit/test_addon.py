@@ -14,7 +14,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from support.threads import run_in_own_thread
 
-from mitmcors.addon import ANSWERED, CHANGED_BY, CorsRules
+from mitmcors.addon import ANSWERED, CHANGED_BY, RELOAD_INTERVAL, CorsRules
 
 ORIGIN = "http://localhost:3000"
 PREFLIGHT = {"Origin": ORIGIN, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type,x-test"}
@@ -304,6 +304,25 @@ def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_rules(rules_
     with caplog.at_level(logging.INFO):
         run_while_running(addon, body)
     assert f"{path}:2: rule 'broken': the rule has no action; give one of: allow, strip/set, break; keeping the 2 rules from {path} (2) active" in caplog.text
+
+
+def test_a_slow_hot_reload_never_undoes_a_newer_load_made_meanwhile(rules_file):
+    """A hot reload compiles a slice at a time; a cors.reload of a newer edit meanwhile wins."""
+    addon = CorsRules()
+    path = rules_file(BYPASS)
+    many = "rules:\n" + "".join(f"  - name: old{i}\n    match: {{host: h{i}.test}}\n    allow: {{}}\n" for i in range(20_000))
+
+    async def body(tctx):
+        tctx.configure(addon, cors_rules=[path])
+        Path(path).write_text(many)
+        await asyncio.sleep(RELOAD_INTERVAL * 1.5)  # the watcher is compiling the 20,000 rules
+        Path(path).write_text("rules:\n  - name: newest\n    allow: {}\n")
+        addon.reload()
+        assert [rule.name for rule in addon.rules.rules] == ["newest"]
+        await asyncio.sleep(4)  # the watcher's load ends (about 1.5 s) and it looks again
+        assert [rule.name for rule in addon.rules.rules] == ["newest"]
+
+    run_while_running(addon, body)
 
 
 def test_a_file_replaced_by_a_fifo_keeps_the_last_good_rules_and_reloading_goes_on(rules_file, caplog):
