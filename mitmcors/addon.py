@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import gc
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from mitmproxy import ctx, http
 from mitmproxy.net.http import status_codes
@@ -271,7 +272,8 @@ SLICE = 0.002  # seconds a reload holds the event loop at a time, and then leave
 
 
 async def _load_between_flows(paths: Sequence[str]) -> RuleSet:
-    """``_load_out_of_collection`` on the event loop, SLICE at a time, traffic in between.
+    """``load_files`` on the event loop, SLICE at a time, traffic in between, its rules
+    then kept out of the cycle collector's walks (``_frozen_after``).
 
     A thread did not spare the loop: it must hold the GIL to compile, and Python lets
     it keep the GIL for 5 ms each time the loop wakes up to a ready socket, several
@@ -280,44 +282,59 @@ async def _load_between_flows(paths: Sequence[str]) -> RuleSet:
     Here the loop never waits more than a slice and the step that ends it (at most 5 ms
     at 10,000 rules), and the reload takes twice its CPU time.
     """
-    gc.collect()
-    steps = loading(paths)
-    try:
-        while True:
-            until = time.perf_counter() + SLICE
-            try:
-                while time.perf_counter() < until:
-                    next(steps)
-            except StopIteration as done:
-                rules: RuleSet = done.value
-                break
-            await asyncio.sleep(SLICE)  # not 0: a response takes a dozen turns of the loop
-    finally:
-        steps.close()  # a load cancelled midway: let it restore the collector's threshold
-    gc.collect(1)
-    gc.freeze()
-    return rules
+    with _frozen_after():
+        steps = loading(paths)
+        try:
+            while True:
+                until = time.perf_counter() + SLICE
+                try:
+                    while time.perf_counter() < until:
+                        next(steps)
+                except StopIteration as done:
+                    return done.value
+                await asyncio.sleep(SLICE)  # not 0: a response takes a dozen turns of the loop
+        finally:
+            steps.close()  # a load cancelled midway: let it restore the collector's threshold
 
 
 def _load_out_of_collection(paths: Sequence[str]) -> RuleSet:
-    """``load_files``, its rules then kept out of the cycle collector's walks.
+    """``load_files`` at once (start-up, a :set, cors.reload), its rules then kept out of
+    the cycle collector's walks (``_frozen_after``)."""
+    with _frozen_after():
+        return load_files(paths)
+
+
+THAW_GROWTH = 2
+"""How many times the frozen objects may grow before a load thaws them all (see _frozen_after)."""
+_frozen_after_thaw = 0  # gc.get_freeze_count() after the first freeze, and after each thaw's
+
+
+@contextlib.contextmanager
+def _frozen_after() -> Iterator[None]:
+    """A load whose rules the cycle collector then never walks.
 
     A rule set is four objects a rule that live until the next reload and form no
-    reference cycles, yet the collector would walk them all in every full collection:
-    one came soon after each load, 60 ms on the event loop at 10,000 rules.
+    reference cycles, yet the collector walks them all in every full collection: one
+    came soon after each load, 60 to 80 ms on the event loop at 10,000 rules.
     ``gc.freeze()`` moves every object alive to a generation it never walks; reference
-    counting still frees them. A cycle frozen would never be collected, so garbage is
-    collected before: all of it before the load, a cheap walk once the first load froze
-    mitmproxy's own objects (at start-up, before traffic), and after it the young
-    generations, where the event loop's garbage is (the rules moved on as they loaded).
-    What traffic threw away during a reload after it grew old escapes: a few flows, 30
-    KB, a reload under the benchmark's steady client.
+    counting still frees them. So garbage is collected first (a cheap walk once the
+    first load froze mitmproxy's own objects, at start-up), and after the load the young
+    generations, where what traffic threw away meanwhile is (the rules moved on as they
+    loaded). What was alive at a freeze and dies later in a reference cycle (a
+    connection's layers, flows a UI let go) escapes the collector while frozen: once the
+    frozen objects have grown THAW_GROWTH times, a load thaws them, and its first
+    collection walks everything once (a stall like the one avoided, that one time).
     """
+    global _frozen_after_thaw
+    thaw = _frozen_after_thaw > 0 and gc.get_freeze_count() > THAW_GROWTH * _frozen_after_thaw
+    if thaw:
+        gc.unfreeze()
     gc.collect()
-    rules = load_files(paths)
-    gc.collect(1)  # what traffic threw away during a reload (see _load_between_flows)
+    yield
+    gc.collect(1)
     gc.freeze()
-    return rules
+    if thaw or not _frozen_after_thaw:
+        _frozen_after_thaw = gc.get_freeze_count()
 
 
 def _give_status(response: http.Response, status: int) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
+import weakref
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from support.threads import run_in_own_thread
 
+from mitmcors import addon as addon_module
 from mitmcors.addon import ANSWERED, CHANGED_BY, RELOAD_INTERVAL, CorsRules
 
 ORIGIN = "http://localhost:3000"
@@ -506,3 +509,25 @@ def test_a_preflight_no_rule_touched_is_said_to_have_passed_untouched(configured
         respond(addon, preflight, backend(204))
         respond(addon, flow("PUT", {"Origin": ORIGIN, "X-Test": "1"}), backend())
     assert _caveat_logged(caplog, "bug").endswith(" ms earlier and reached the backend untouched")
+
+
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_what_dies_in_a_cycle_after_a_freeze_is_freed_once_the_frozen_objects_have_grown(rules_file, monkeypatch):
+    """Loads freeze what is alive so the collector skips the rules; a cycle that dies later
+    is freed by the load that finds the frozen objects grown THAW_GROWTH times."""
+    path = rules_file(BYPASS)
+    monkeypatch.setattr(addon_module, "_frozen_after_thaw", 0)
+    doomed = _Cyclic()
+    alive = weakref.ref(doomed)
+    addon_module._load_out_of_collection([path])  # the first load sets what the frozen objects are
+    del doomed
+    addon_module._load_out_of_collection([path])
+    assert alive() is not None, "frozen with the rules, a cycle escapes the collector"
+    monkeypatch.setattr(addon_module, "_frozen_after_thaw", gc.get_freeze_count() // (addon_module.THAW_GROWTH + 1))
+    addon_module._load_out_of_collection([path])
+    assert alive() is None
+    gc.unfreeze()
