@@ -56,7 +56,8 @@ class RecentPreflights:
         earlier = self._seen.get(key)
         if earlier is None:
             if needs_preflight:
-                return f"{scenario} faults the preflight, and none came for this request: the browser used a cached one"
+                return (f"{scenario} faults the preflight, and none came for this request among the last "
+                        f"{self.LIMIT} preflights: the browser likely used a cached one")
             return f"{scenario} faults the preflight, and this request needs none"
         seen_at, what = earlier
         ago = f"{scenario} faults the preflight; this request's came {(time.monotonic() - seen_at) * 1000:.0f} ms earlier"
@@ -79,6 +80,7 @@ class CorsRules:
         self._fired: collections.Counter[str] = collections.Counter()  # bounded by the rules
         self._exposure_warned = False
         self._preflights = RecentPreflights()  # kept only while the log shows rule lines
+        self._faults_preflights = False  # some rule breaks a preflight: then the log may explain why it did not show
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -127,6 +129,7 @@ class CorsRules:
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
         self._active = source
+        self._faults_preflights = any(isinstance(rule.action, Break) and rule.action.scenario.on_preflight for rule in rules.rules)
         for warning in rules.warnings:
             logger.warning("cors: %s", warning)
         if source[0]:
@@ -187,7 +190,7 @@ class CorsRules:
         target = _target(flow)
         if not target.cors.preflight:
             return
-        if logger.isEnabledFor(logging.INFO):
+        if self._faults_preflights and logger.isEnabledFor(logging.INFO):
             self._preflights.remember(_preflight_key(flow, target.cors), None)
         rule = self.rules.first_match(target, response_known=False)
         outcome = rule and preflight_answer(rule.action, target.cors, _url_for(rule, flow))

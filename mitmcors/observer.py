@@ -91,13 +91,8 @@ class CorsVerdicts:
 
     @flow_hook
     def response(self, flow: http.HTTPFlow) -> None:
-        response = flow.response
-        if response is None:
-            return
-        seen = cors_request(flow.request)
-        if seen.origin is None and response.status_code not in verdicts.REDIRECT_STATUSES:
-            return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
-        self._judge(flow, seen, response.status_code, text_fields(response.headers), None)
+        if flow.response is not None:
+            self._judge_response(flow, flow.response)
 
     @flow_hook
     def error(self, flow: http.HTTPFlow) -> None:
@@ -115,9 +110,15 @@ class CorsVerdicts:
             return
         response = flow.response
         if response is not None and response.stream:
-            self._judge(flow, cors_request(flow.request), response.status_code, text_fields(response.headers), None)
+            self._judge_response(flow, response)
         elif response is None and _server_side(error):
             self._judge(flow, cors_request(flow.request), 502, [], error.msg)
+
+    def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
+        seen = cors_request(flow.request)
+        if seen.origin is None and response.status_code not in verdicts.REDIRECT_STATUSES:
+            return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
+        self._judge(flow, seen, response.status_code, text_fields(response.headers), None)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())

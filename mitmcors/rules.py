@@ -264,8 +264,9 @@ def _no_full_collection() -> Iterator[None]:
     """Python's cycle collector walks every long-lived object each time their number
     has grown by a quarter: seven times over the growing rules in a load of 100,000
     (0.5 s), each walk stopping every thread. While rules load, only the young
-    generations are collected, which frees what other threads (the event loop, during
-    a reload) throw away as they go; a load itself makes no reference cycles."""
+    generations are collected, which frees what traffic throws away meanwhile (a reload
+    compiles between flows); a load itself makes no reference cycles. Loads may nest
+    or run in several threads (a caller's own), hence the count under a lock."""
     global _loads, _threshold
     with _LOADS:
         if _loads == 0:

@@ -82,11 +82,6 @@ def run_steps(steps: Steps[T]) -> T:
             return done.value
 
 
-def compose(text: str, file: str, on_rule: RuleHandler | None = None) -> yaml.Node | None:
-    """The file's single document as a node tree (None when the file is empty); see composing."""
-    return run_steps(composing(text, file, on_rule))
-
-
 def composing(text: str, file: str, on_rule: RuleHandler | None = None) -> Steps[yaml.Node | None]:
     """The file's single document as a node tree (None when the file is empty), read in
     steps of EVENTS_PER_STEP parser events.

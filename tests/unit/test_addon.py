@@ -485,7 +485,8 @@ def test_a_preflight_fault_missing_without_any_preflight_says_the_browser_cached
     with caplog.at_level(logging.INFO):
         respond(addon, flow("PUT", {"Origin": ORIGIN, "X-Test": "1"}), backend())
     assert _caveat_logged(caplog, "bug") == (
-        "preflight-invalid-status faults the preflight, and none came for this request: the browser used a cached one"
+        "preflight-invalid-status faults the preflight, and none came for this request among the last 256 preflights: "
+        "the browser likely used a cached one"
     )
 
 
