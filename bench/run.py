@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --quick              # every part for a moment: a smoke run
     .venv/bin/python bench/run.py --output out.json    # results elsewhere than bench/results.json
     .venv/bin/python bench/run.py --report bench/results.json --markdown   # a run's tables, for the README
-    .venv/bin/python bench/run.py --only reload inprocess   # some parts only (throughput, memory, reload, inprocess)
+    .venv/bin/python bench/run.py --only reload inprocess   # some parts only (throughput, memory, reload, inprocess); written only with --output
 
 Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
 bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
@@ -564,7 +564,8 @@ def _verdict(met: bool | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every part for a moment, tiny rule counts: a smoke run")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"the JSON results (default {DEFAULT_OUTPUT.relative_to(REPO)})")
+    parser.add_argument("--output", type=Path, help=f"the JSON results (default: {DEFAULT_OUTPUT.relative_to(REPO)} for a "
+                        "full run; a --quick or --only run writes only where told, never over a full run's results)")
     parser.add_argument("--rounds", type=int, help="rounds over all configurations")
     parser.add_argument("--seconds", type=float, help="seconds measured per configuration and round")
     parser.add_argument("--connections", type=int, help="keep-alive client connections")
@@ -588,9 +589,11 @@ def main() -> None:
         results.update(_in_process(settings, in_process(settings)))
     results["environment"]["load_average_after"] = os.getloadavg()
     results["elapsed_seconds"] = time.monotonic() - began
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
     print_report(results, args.markdown)
-    print(f"results written to {args.output}")
+    output = args.output or (DEFAULT_OUTPUT if not args.quick and set(args.only) == set(PARTS) else None)
+    if output is not None:
+        output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results written to {output}" if output else "results not written: give --output to keep them")
 
 
 if __name__ == "__main__":

@@ -257,12 +257,13 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-
 def _first_bad_item(value: str) -> str:
+    """The first item of a comma list that is no token (the list itself if none is)."""
     return next((item for item in (part.strip(" \t") for part in value.split(",")) if item and not cors.is_token(item)), value)
 
 
 def _port(url: str) -> str:
+    """The URL's port, as WebKit names a refused one (the URL itself if it has none)."""
     parsed = urls.parse(url)
     return str(parsed.port) if parsed and parsed.port is not None else url
 
