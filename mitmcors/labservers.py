@@ -9,6 +9,8 @@ check. Everything binds to 127.0.0.1 only. Standard library only.
 
 from __future__ import annotations
 
+import collections
+
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -45,6 +47,10 @@ class RecordedRequest:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
+RECORDED = 10_000
+"""Requests a server remembers, the latest: a lab left running for days stays small."""
+
+
 class RecordingHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer on loopback that keeps a thread-safe log of requests, so a test
     can tell what reached the backend past the proxy."""
@@ -54,7 +60,7 @@ class RecordingHTTPServer(ThreadingHTTPServer):
     def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
         super().__init__((LOOPBACK, port), handler)
         self._lock = threading.Lock()
-        self._log: list[RecordedRequest] = []
+        self._log: collections.deque[RecordedRequest] = collections.deque(maxlen=RECORDED)
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -75,8 +81,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         """Silence per-request stderr lines; the proxy's log is the one worth reading."""
 
     def _record(self) -> RecordedRequest:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        length = self.headers.get("Content-Length", "0")
+        body = self.rfile.read(int(length)) if length.isdigit() and int(length) > 0 else b""
         request = RecordedRequest(
             method=self.command,
             path=self.path,
