@@ -8,11 +8,13 @@ applies the outcome to the flow in one step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from mitmcors import cors
+from mitmcors import cors, shapes
 from mitmcors.rules import Action, Allow, Break, Rewrite
 from mitmcors.cors import Fields
 from mitmcors.scenarios import Answer
+from mitmcors.shapes import RawFields
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,84 @@ def _broken(action: Break, request: cors.CorsRequest, url: str, fields: Fields, 
     if request.preflight:
         return Outcome(f"answered the preflight for {scenario.name}", correct, repaired)
     return Outcome("made the response correct", correct, repaired, faults_preflight=scenario.name)
+
+
+class Plan(NamedTuple):
+    """An outcome as the header lines to write: a template of the new lines, in which the
+    lines kept from the response (``copies``: position, index in the response, and the
+    name when it is written in lowercase) are filled in per response. ``general`` when it
+    serves every response of the same shape; then ``shape`` is the shape of what it writes."""
+
+    outcome: Outcome
+    template: tuple[tuple[bytes, bytes] | None, ...]
+    copies: tuple[tuple[int, int, bytes | None], ...]
+    unsafe: tuple[UnsafeLine, ...]  # the new lines with a control character
+    general: bool
+    shape: shapes.Shape | None
+
+    def fields(self, raw: RawFields) -> tuple[tuple[bytes, bytes], ...]:
+        """The header lines to write in place of ``raw``, a response of the planned shape."""
+        lines = list(self.template)
+        for position, index, name in self.copies:
+            lines[position] = raw[index] if name is None else (name, raw[index][1])
+        return tuple(lines)  # type: ignore[arg-type]  # every None is filled in
+
+
+def plan(action: Action, request: cors.CorsRequest, url: str, raw: RawFields, status: int, lowercase: bool) -> Plan:
+    """``response_rewrite`` on raw header lines, as a plan (``lowercase`` the names of the
+    new lines, as HTTP/2 and HTTP/3 want them).
+
+    Allow and Rewrite read only the names of the response's lines and the values of
+    some (``shapes.value_read``): they are shown every other value as a stand-in, a
+    unique placeholder, so that a line kept shows as its stand-in and the plan holds for
+    every response of that shape. Should an action ever put a stand-in into a new value or
+    under another name, the plan serves this response only.
+    """
+    general = not isinstance(action, Break)
+    before: Fields = []
+    stand_ins: dict[str, int] = {}
+    for index, (name, value) in enumerate(raw):
+        if general and not shapes.value_read(name):
+            stand_in = f"{_STAND_IN}{index}"
+            stand_ins[stand_in] = index
+            before.append((_text(name), stand_in))
+        else:
+            before.append((_text(name), _text(value)))
+    outcome = response_rewrite(action, request, url, before, status)
+    template: list[tuple[bytes, bytes] | None] = []
+    copies, new = [], []
+    for position, (name, value) in enumerate(outcome.fields):
+        index = stand_ins.get(value)
+        if index is not None and name == before[index][0]:
+            template.append(None)
+            copies.append((position, index, _bytes(name.lower()) if lowercase and not name.islower() else None))
+            continue
+        general = general and _STAND_IN not in value
+        new.append((name.lower() if lowercase else name, value))
+        template.append((_bytes(new[-1][0]), _bytes(value)))
+    found = Plan(outcome, tuple(template), tuple(copies), unsafe_lines(new), general, None)
+    return found._replace(shape=shapes.shape(found.fields(raw))) if general else found
+
+
+UnsafeLine = tuple[bytes, bytes, str]  # a header line, and the control character in its value
+
+
+def unsafe_lines(fields: Fields) -> tuple[UnsafeLine, ...]:
+    """The lines with a control character in their value (CR, LF, NUL, ...), as bytes."""
+    found = []
+    for name, value in fields:
+        bad = cors.unsafe_value_character(value)
+        if bad is not None:
+            found.append((_bytes(name), _bytes(value), bad))
+    return tuple(found)
+
+
+_STAND_IN = "\x00stand-in:"  # what no value of the response's own gets mistaken for
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")

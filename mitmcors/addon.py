@@ -15,15 +15,16 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 from mitmproxy import ctx, http
 from mitmproxy.net.http import status_codes
 
-from mitmcors import cors, exposure, verdicts
-from mitmcors.actions import Outcome, preflight_answer, response_rewrite
-from mitmcors.flows import CHANGED_BY, byte_fields, cors_request, fetched_url, flow_hook, printable, refuse, text_fields
+from mitmcors import actions, cors, exposure, shapes, verdicts
+from mitmcors.actions import Outcome, Plan, preflight_answer
+from mitmcors.flows import CHANGED_BY, byte_fields, decoded, fetched_url, flow_hook, note_written, printable, refuse, request_view, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
+from mitmcors.shapes import RawFields, Remembered
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class CorsRules:
         self._exposure_warned = False
         self._preflights = RecentPreflights()  # kept only while the log shows rule lines
         self._faults_preflights = False  # some rule breaks a preflight: then the log may explain why it did not show
+        self._plans: Remembered[Hashable, Plan] = Remembered()  # for the active rules
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -128,6 +130,7 @@ class CorsRules:
 
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
+        self._plans = Remembered()
         self._active = source
         self._faults_preflights = any(isinstance(rule.action, Break) and rule.action.scenario.on_preflight for rule in rules.rules)
         for warning in rules.warnings:
@@ -194,7 +197,7 @@ class CorsRules:
             self._preflights.remember(_preflight_key(flow, target.cors), None)
         rule = self.rules.first_match(target, response_known=False)
         outcome = rule and preflight_answer(rule.action, target.cors, _url_for(rule, flow))
-        if not outcome or _would_write_unsafe(rule, flow, [], outcome.fields):
+        if not outcome or _writes_unsafe(rule, flow, actions.unsafe_lines(outcome.fields), ()):
             return
         status = outcome.status or 204
         response = http.Response.make(status, b"", byte_fields(outcome.fields))
@@ -203,7 +206,7 @@ class CorsRules:
         flow.metadata[ANSWERED] = True
         flow.response = response
         self._changed(flow, rule)
-        self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", [])
+        self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", (), response.headers.fields)
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -217,32 +220,46 @@ class CorsRules:
         if rule is None:
             return
         response = flow.response
-        before = text_fields(response.headers)
-        outcome = response_rewrite(rule.action, target.cors, _url_for(rule, flow), before, response.status_code)
-        unchanged = outcome.fields == before or len(outcome.fields) == len(before) and not _changes(before, outcome.fields)
-        if unchanged and outcome.status is None or _would_write_unsafe(rule, flow, before, outcome.fields):
+        raw = response.headers.fields
+        plan = self._plan(rule, flow, target.cors, raw, response)
+        fields, outcome = plan.fields(raw), plan.outcome
+        if outcome.status is None and _unchanged(raw, fields) or _writes_unsafe(rule, flow, plan.unsafe, raw):
             return
         what = outcome.what
-        response.headers.fields = tuple(_as_sent(response, outcome.fields))  # in place: no new Headers to build
+        response.headers.fields = fields  # in place: no new Headers to build
+        note_written(flow, fields, plan.shape)
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)
         self._changed(flow, rule)
-        self._log_change(rule, flow, target.cors, outcome, what, before)
+        self._log_change(rule, flow, target.cors, outcome, what, raw, fields)
+
+    def _plan(self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, raw: RawFields, response: http.Response) -> Plan:
+        """The rule's outcome for this response, worked out once per shape of exchange
+        (what the action reads of the request, the status and the response's shape)."""
+        shape = None if isinstance(rule.action, Break) else shapes.shape(raw)
+        lowercase = response.is_http2 or response.is_http3  # they allow only lowercase names
+        key = (rule.order, seen, response.status_code, lowercase, shape)
+        known = self._plans.get(key) if shape is not None else None
+        if known is not None:
+            return known
+        found = actions.plan(rule.action, seen, _url_for(rule, flow), raw, response.status_code, lowercase)
+        return self._plans.put(key, found) if shape is not None and found.general else found
 
     def _changed(self, flow: http.HTTPFlow, rule: Rule) -> None:
         flow.metadata[CHANGED_BY] = rule.name
         self._fired[rule.name] += 1
 
     def _log_change(
-        self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, outcome: Outcome, what: str, before: cors.Fields
+        self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, outcome: Outcome, what: str,
+        before: RawFields, after: RawFields,
     ) -> None:
         """One line per changed flow: the rule, what it did, the header difference, and
         why the flow may not show what the rule intends. Built only when it will be shown."""
         if not logger.isEnabledFor(logging.INFO):
             return
         caveat = self._caveat(flow, seen, outcome, rule, what)
-        changes = _changes(before, outcome.fields)
+        changes = _changes(decoded(before), decoded(after))
         request = flow.request
         origin = request.headers.get("origin", "no origin")
         logger.info(
@@ -358,14 +375,6 @@ def _give_status(response: http.Response, status: int) -> None:
     response.stream = _drop
 
 
-def _as_sent(response: http.Response, fields: cors.Fields) -> list[tuple[bytes, bytes]]:
-    """Header lines as the response's connection expects them: HTTP/2 and HTTP/3 allow
-    only lowercase names (mitmproxy would otherwise lowercase each, logging a line each)."""
-    if response.is_http2 or response.is_http3:
-        fields = [(name.lower(), value) for name, value in fields]
-    return byte_fields(fields)
-
-
 def _drop(chunk: bytes) -> list[bytes]:
     """A ``stream`` that sends nothing on (an empty list: an empty chunk would end a chunked body)."""
     return []
@@ -393,7 +402,7 @@ def _url_for(rule: Rule, flow: http.HTTPFlow) -> str:
 def _target(flow: http.HTTPFlow) -> Target:
     """What the rules match on."""
     request = flow.request
-    return Target(request.host, request.path.partition("?")[0], cors_request(request), flow)
+    return Target(request.host, request.path.partition("?")[0], request_view(flow).cors, flow)
 
 
 def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
@@ -405,21 +414,30 @@ def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
     return removed + [f"+{_shown(name)}: {value}" for name, value in (new - old).elements()]
 
 
-def _would_write_unsafe(rule: Rule, flow: http.HTTPFlow, before: cors.Fields, after: cors.Fields) -> bool:
-    """Whether the rule would write a header line with a control character (CR, LF, NUL, ...),
-    as when it echoes a hostile Origin or preflight header: then the flow is left as it came."""
-    old: collections.Counter[tuple[str, str]] | None = None  # counted only once a line has one
-    for name, value in after:
-        bad = cors.unsafe_value_character(value)
-        if bad is None:
-            continue
-        old = old if old is not None else collections.Counter(before)
-        if not old[(name, value)]:
+def _unchanged(before: RawFields, after: RawFields) -> bool:
+    """Whether a rewrite changes nothing HTTP tells apart: the same lines, maybe in
+    another order or with names in another case."""
+    if after == before:
+        return True
+    return len(after) == len(before) and _counted(before) == _counted(after)
+
+
+def _counted(fields: RawFields) -> collections.Counter[tuple[bytes, bytes]]:
+    return collections.Counter((name.lower(), value) for name, value in fields)
+
+
+def _writes_unsafe(rule: Rule, flow: http.HTTPFlow, unsafe: Sequence[actions.UnsafeLine], before: RawFields) -> bool:
+    """Whether the rule would write a header line with a control character (CR, LF, NUL, ...)
+    the response did not have, as when it echoes a hostile Origin or preflight header:
+    then the flow is left as it came."""
+    for name, value, bad in unsafe:
+        if (name, value) not in before:
             request = flow.request
             logger.warning(
                 "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
                 rule.name, printable(request.method), printable(fetched_url(flow)),
-                printable(request.headers.get("origin", "no origin")), printable(bad), _shown(name),
+                printable(request.headers.get("origin", "no origin")), printable(bad),
+                _shown(name.decode("utf-8", "surrogateescape")),
             )
             return True
     return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ALLOW_ORIGIN = "Access-Control-Allow-Origin"
 ALLOW_CREDENTIALS = "Access-Control-Allow-Credentials"
@@ -82,9 +82,9 @@ def requested_header_names(value: str | None) -> tuple[str, ...]:
     return tuple(name for name in names if name)
 
 
-@dataclass(frozen=True)
-class CorsRequest:
-    """What the CORS protocol needs to know of a request.
+class CorsRequest(NamedTuple):
+    """What the CORS protocol needs to know of a request (a tuple: read on every flow,
+    and a key to remember outcomes by).
 
     For a preflight, ``method`` and ``header_names`` are what it announces
     (Access-Control-Request-Method/-Headers), not the OPTIONS itself. The credentials

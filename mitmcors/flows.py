@@ -7,14 +7,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http import url
 from mitmproxy.proxy import mode_specs
 
-from mitmcors import cors
+from mitmcors import cors, shapes
 from mitmcors.oneline import one_line
+from mitmcors.shapes import RawFields, Shape
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +84,89 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
     return guarded
 
 
-def cors_request(request: http.Request) -> cors.CorsRequest:
-    """What the CORS protocol needs of a request, read from its headers in one pass
-    (each lookup in mitmproxy's Headers is a pass of its own)."""
+class RequestView(NamedTuple):
+    """A request as both halves read it, once per flow: its CORS side and, when it
+    carries an Origin, the origin of the URL the browser fetched (``url_origin``)."""
+
+    cors: cors.CorsRequest
+    url_origin: str | None
+
+
+NOTES = "_mitmcors_notes"
+
+
+class Notes:
+    """What a hook learns of a flow for the hooks after it: the request as read (and the
+    request fields it was read from), and the header lines a rule wrote, with their shape.
+
+    Kept on the flow object itself, under NOTES: not in ``flow.metadata``, which mitmproxy
+    saves and shows, nor in a weak dictionary, which costs more than reading the request.
+    A copy of the flow (a replay) starts without them.
+    """
+
+    __slots__ = ("stamp", "view", "written", "written_shape")
+
+    def __init__(self, stamp: tuple[Any, ...], view: RequestView) -> None:
+        self.stamp = stamp
+        self.view = view
+        self.written: RawFields | None = None
+        self.written_shape: Shape | None = None
+
+
+def request_view(flow: http.HTTPFlow) -> RequestView:
+    """The flow's request as CORS sees it, read once for all the hooks of both halves
+    (reading it is most of what a flow no rule concerns costs). A request changed since
+    (an intercepted flow, edited) is read again."""
+    return _notes(flow).view
+
+
+def note_written(flow: http.HTTPFlow, fields: RawFields, shape: Shape | None) -> None:
+    """The response header lines a rule wrote, and their shape when known."""
+    notes = _notes(flow)
+    notes.written, notes.written_shape = fields, shape
+
+
+def response_shape(flow: http.HTTPFlow, fields: RawFields) -> Shape | None:
+    """The shape of the response's header lines: known when they are what a rule wrote."""
+    notes = _notes(flow)
+    if fields is notes.written and notes.written_shape is not None:
+        return notes.written_shape
+    return shapes.shape(fields)
+
+
+def _notes(flow: http.HTTPFlow) -> Notes:
+    data = flow.request.data
+    stamp = (data.headers.fields, data.method, data.scheme, data.host, data.port, data.path, data.authority)
+    notes: Notes | None = getattr(flow, NOTES, None)
+    if notes is None or notes.stamp != stamp:
+        notes = Notes(stamp, _read(flow))
+        setattr(flow, NOTES, notes)
+    return notes
+
+
+def _read(flow: http.HTTPFlow) -> RequestView:
+    request = flow.request
+    wanted = _wanted_headers(request)
+    seen = _cors_request(request, wanted)
+    if seen.origin is None:
+        return RequestView(seen, None)
+    authority = request.authority if request.is_http2 or request.is_http3 else ""  # HTTP/2's Host
+    host = authority or _joined(wanted, b"host")
+    return RequestView(seen, _url_origin(flow, host, seen.origin, _joined(wanted, b"sec-fetch-site")))
+
+
+def _wanted_headers(request: http.Request) -> dict[bytes, list[bytes]]:
+    """The request's header lines that CORS reads, in one pass (each lookup in
+    mitmproxy's Headers is a pass of its own)."""
     wanted: dict[bytes, list[bytes]] = {}
     for name, value in request.headers.fields:
         lowered = name.lower()
         if lowered in _CORS_REQUEST_HEADERS:
             wanted.setdefault(lowered, []).append(value)
+    return wanted
+
+
+def _cors_request(request: http.Request, wanted: dict[bytes, list[bytes]]) -> cors.CorsRequest:
     origin, requested_method = _joined(wanted, b"origin"), _joined(wanted, _REQUEST_METHOD)
     method = request.method
     preflight = cors.is_preflight(method, origin, requested_method)
@@ -110,6 +186,7 @@ _REQUEST_HEADERS = cors.REQUEST_HEADERS.lower().encode()
 _REQUEST_PRIVATE_NETWORK = cors.REQUEST_PRIVATE_NETWORK.lower().encode()
 _CORS_REQUEST_HEADERS = frozenset({
     b"origin", b"cookie", b"sec-fetch-mode", _REQUEST_METHOD, _REQUEST_HEADERS, _REQUEST_PRIVATE_NETWORK,
+    b"host", b"sec-fetch-site",  # for the origin of the URL fetched
 })
 
 
@@ -120,7 +197,13 @@ def _joined(headers: dict[bytes, list[bytes]], name: bytes) -> str | None:
 
 
 def url_origin(flow: http.HTTPFlow) -> str:
-    """The origin of the URL the browser fetched, serialised as browsers do (no default port).
+    """The origin of the URL the browser fetched, serialised as browsers do (no default port)."""
+    request = flow.request
+    return _url_origin(flow, request.host_header, request.headers.get("origin"), request.headers.get("sec-fetch-site"))
+
+
+def _url_origin(flow: http.HTTPFlow, host: str | None, origin: str | None, fetch_site: str | None) -> str:
+    """``url_origin``, given the request's Host (HTTP/2's authority), Origin and Sec-Fetch-Site.
 
     In reverse mode mitmproxy points the request at the backend before any hook runs, but
     the browser fetched the proxy itself: over the client connection's scheme, at the Host
@@ -129,14 +212,12 @@ def url_origin(flow: http.HTTPFlow) -> str:
     """
     request = flow.request
     if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-        host = request.host_header or url.hostport(request.scheme, request.host, request.port)
+        host = host or url.hostport(request.scheme, request.host, request.port)
         return f"{request.scheme}://{host.lower()}"
     backend = url.hostport(request.scheme, request.host, request.port)
     scheme = "https" if flow.client_conn.tls_established else "http"
-    host = request.host_header
     if host is None or host == backend:  # rewritten to the backend's
-        origin = request.headers.get("origin")
-        if origin and request.headers.get("sec-fetch-site") == "same-origin":
+        if origin and fetch_site == "same-origin":
             return origin
         address, port = flow.client_conn.sockname[:2]
         host = url.hostport(scheme, f"[{address}]" if ":" in address else address, port)
@@ -145,16 +226,18 @@ def url_origin(flow: http.HTTPFlow) -> str:
 
 def fetched_url(flow: http.HTTPFlow, origin: str | None = None) -> str:
     """The URL the browser fetched: in reverse mode the proxy's own, not the backend's.
-    ``origin`` is its ``url_origin``, when already known."""
-    return (origin or url_origin(flow)) + flow.request.path
+    ``origin`` is its ``url_origin``, when already known (a cross-origin request's view has it)."""
+    return (origin or request_view(flow).url_origin or url_origin(flow)) + flow.request.path
 
 
 def text_fields(headers: http.Headers) -> cors.Fields:
     """Header bytes as text, losslessly (mitmproxy's own convention), to reason on them."""
-    return [
-        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        for name, value in headers.fields
-    ]
+    return decoded(headers.fields)
+
+
+def decoded(fields: RawFields) -> cors.Fields:
+    """Header lines as they came, as text, losslessly."""
+    return [(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")) for name, value in fields]
 
 
 def byte_fields(fields: cors.Fields) -> list[tuple[bytes, bytes]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any
+from typing import Any, Hashable
 
 from mitmproxy import ctx, flow as mitmflow, http
 
@@ -18,11 +18,12 @@ from mitmcors import cors, engines, urls, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
-    CHANGED_BY, cors_request, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
-    text_fields, url_origin,
+    CHANGED_BY, RequestView, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
+    decoded, request_view, response_shape, text_fields, url_origin,
 )
 from mitmcors.profiles import CHROMIUM, OTHER_PROFILES, Profile
 from mitmcors.report import ReportFile
+from mitmcors.shapes import RawFields, Remembered
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class CorsVerdicts:
         # for the flows it decided again.
         self._differences = {profile.name: collections.Counter[str]() for profile in OTHER_PROFILES}
         self._chains = RedirectChains()
+        self._decisions: Remembered[Hashable, tuple[Verdict, dict[Profile, Verdict]]] = Remembered()
         self._flows_kept = True  # until configure() says whether a flow's comment reaches anyone
 
     def load(self, loader) -> None:
@@ -112,13 +114,13 @@ class CorsVerdicts:
         if response is not None and response.stream:
             self._judge_response(flow, response)
         elif response is None and _server_side(error):
-            self._judge(flow, cors_request(flow.request), 502, [], error.msg)
+            self._judge(flow, request_view(flow), 502, [], error.msg)
 
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
-        seen = cors_request(flow.request)
-        if seen.origin is None and response.status_code not in verdicts.REDIRECT_STATUSES:
+        view = request_view(flow)
+        if view.cors.origin is None and response.status_code not in verdicts.REDIRECT_STATUSES:
             return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
-        self._judge(flow, seen, response.status_code, text_fields(response.headers), None)
+        self._judge(flow, view, response.status_code, response.headers.fields, None)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
@@ -142,25 +144,43 @@ class CorsVerdicts:
         return "".join(summaries)
 
     def _judge(
-        self, flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, connection_error: str | None
+        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, connection_error: str | None
     ) -> None:
-        chain = self._chains.find(fetched_url(flow), consume=not seen.preflight) if self._chains else None
-        self._remember_redirect(flow, seen, chain, status, fields)
-        exchange = _exchange(flow, seen, status, fields, chain)
-        if exchange is None:
+        seen = view.cors
+        chain = self._chains.find(fetched_url(flow, view.url_origin), consume=not seen.preflight) if self._chains else None
+        if status in verdicts.REDIRECT_STATUSES:
+            self._remember_redirect(flow, seen, chain, status, decoded(raw))
+        if not _checked_by_browser(view):
             return
-        verdict = verdicts.decide(exchange)
-        elsewhere = {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
+        verdict, elsewhere = self._decided(flow, view, status, raw, chain)
         self._count(verdict, elsewhere)
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
         shown = noteworthy and (self._flows_kept or logger.isEnabledFor(logging.INFO if verdict.allowed else logging.WARNING))
         if not shown and self._report is None:
             return  # nobody will read the explanation: spare the proxy writing it
+        exchange = _exchange(flow, view, status, decoded(raw), chain)
         entry = report_entry(flow, exchange, verdict, connection_error, chain, elsewhere)
         if shown:
             _show(flow, entry, log=verdict.failure is not None or self._first_time_warned(flow, entry))
         if self._report is not None and not self._report.write(entry):
             self._report = None  # it said why: no more report lines, the proxying goes on
+
+    def _decided(
+        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, chain: Chain | None
+    ) -> tuple[Verdict, dict[Profile, Verdict]]:
+        """Chromium's verdict and the other engines', worked out once per shape of
+        exchange: what the verdicts read of the request, the status and the response's
+        shape, and the URL where a preflight or a redirect reads it."""
+        shape = response_shape(flow, raw)
+        url = fetched_url(flow, view.url_origin) if view.cors.preflight or status in verdicts.REDIRECT_STATUSES else None
+        key = (view, status, chain.redirects if chain else 0, url, shape)
+        known = self._decisions.get(key) if shape is not None else None
+        if known is not None:
+            return known
+        exchange = _exchange(flow, view, status, decoded(raw), chain)
+        verdict = verdicts.decide(exchange)
+        decided = verdict, {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
+        return self._decisions.put(key, decided) if shape is not None else decided
 
     def _remember_redirect(
         self, flow: http.HTTPFlow, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields
@@ -215,15 +235,15 @@ def _server_side(error: mitmflow.Error) -> bool:
     return "client" not in error.msg.lower()
 
 
-def _exchange(
-    flow: http.HTTPFlow, seen: cors.CorsRequest, status: int, fields: Fields, chain: Chain | None
-) -> Exchange | None:
-    """The flow as a CORS exchange, or None when the browser runs no CORS check on it."""
-    if seen.origin is None:
-        return None
-    origin = url_origin(flow)
-    if not verdicts.is_cross_origin(seen.origin, origin, seen.mode):
-        return None
+def _checked_by_browser(view: RequestView) -> bool:
+    """Whether the browser runs the CORS check on the request's response."""
+    return view.url_origin is not None and verdicts.is_cross_origin(view.cors.origin, view.url_origin, view.cors.mode)
+
+
+def _exchange(flow: http.HTTPFlow, view: RequestView, status: int, fields: Fields, chain: Chain | None) -> Exchange:
+    """A flow the browser checks, as a CORS exchange."""
+    seen, origin = view.cors, view.url_origin
+    assert seen.origin is not None and origin is not None  # _checked_by_browser
     return Exchange(
         origin=seen.origin,
         method=seen.method,

@@ -1,0 +1,65 @@
+"""A response's shape: what the CORS actions and verdicts read of its header lines,
+as a key to remember their outcomes by.
+
+A backend answers the same few shapes again and again: Date, Content-Length, ETag or a
+request id differ from one response to the next, but the header names and the CORS
+headers do not. So an outcome worked out for one shape (a verdict, a rewrite) is looked
+up for the next response of that shape instead of worked out again. Pure: no mitmproxy
+import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, Hashable, TypeVar, Union
+
+RawFields = Sequence[tuple[bytes, bytes]]  # header lines as they came, as mitmproxy holds them
+Shape = tuple[Union[bytes, tuple[bytes, bytes]], ...]
+
+_VALUES_READ = (b"access-control-", b"vary", b"location")
+"""The lines whose values, not only names, an action or a verdict reads: the CORS
+headers, Vary (a rewrite appends to it), Location (where a redirect leads)."""
+LONGEST_VALUE = 256
+"""Longer values read (hostile ones among them) make a shape of their own: never remembered."""
+
+
+def value_read(name: bytes) -> bool:
+    """Whether the actions or verdicts may read this line's value (else only its name)."""
+    return name.lower().startswith(_VALUES_READ)
+
+
+def shape(fields: RawFields) -> Shape | None:
+    """Every header name, in order and as sent, with the value of the lines read; None
+    when a value read is too long to be worth remembering."""
+    found: list[bytes | tuple[bytes, bytes]] = []
+    for line in fields:
+        name = line[0]
+        if value_read(name):
+            if len(line[1]) > LONGEST_VALUE:
+                return None
+            found.append(line)
+        else:
+            found.append(name)
+    return tuple(found)
+
+
+Key = TypeVar("Key", bound=Hashable)
+Value = TypeVar("Value")
+
+
+class Remembered(Generic[Key, Value]):
+    """Outcomes by key, at most ``limit`` of them: when full, forgotten all at once
+    (a burst of odd keys costs a few misses, never memory)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._outcomes: dict[Key, Value] = {}
+
+    def get(self, key: Key) -> Value | None:
+        return self._outcomes.get(key)
+
+    def put(self, key: Key, outcome: Value) -> Value:
+        if len(self._outcomes) >= self._limit:
+            self._outcomes.clear()
+        self._outcomes[key] = outcome
+        return outcome
