@@ -99,24 +99,35 @@ def plan(action: Action, request: cors.CorsRequest, url: str, raw: RawFields, st
     some (``shapes.value_read``): they are shown every other value as a stand-in, a
     unique placeholder, so that a line kept shows as its stand-in and the plan holds for
     every response of that shape. Should an action ever put a stand-in into a new value or
-    under another name, the plan serves this response only.
+    under another name, or be a Break (which may read more), the plan is worked out on
+    the real values and serves this response only.
     """
-    general = not isinstance(action, Break)
+    if not isinstance(action, Break):
+        general = _planned(action, request, url, raw, status, lowercase, stand_ins=True)
+        if general.general:
+            return general
+    return _planned(action, request, url, raw, status, lowercase, stand_ins=False)
+
+
+def _planned(
+    action: Action, request: cors.CorsRequest, url: str, raw: RawFields, status: int, lowercase: bool, stand_ins: bool
+) -> Plan:
     before: Fields = []
-    stand_ins: dict[str, int] = {}
+    standing: dict[int, int] = {}  # stand-in by identity (no value from the network can pass for one): its line
     for index, (name, value) in enumerate(raw):
-        if general and not shapes.value_read(name):
+        if stand_ins and not shapes.value_read(name):
             stand_in = f"{_STAND_IN}{index}"
-            stand_ins[stand_in] = index
+            standing[id(stand_in)] = index
             before.append((_text(name), stand_in))
         else:
             before.append((_text(name), _text(value)))
     outcome = response_rewrite(action, request, url, before, status)
     template: list[tuple[bytes, bytes] | None] = []
     copies, new = [], []
+    general = stand_ins
     for position, (name, value) in enumerate(outcome.fields):
-        index = stand_ins.get(value)
-        if index is not None and name == before[index][0]:
+        index = standing.get(id(value))
+        if index is not None and value is before[index][1] and name == before[index][0]:
             template.append(None)
             copies.append((position, index, _bytes(name.lower()) if lowercase and not name.islower() else None))
             continue

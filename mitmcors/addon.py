@@ -22,7 +22,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import actions, cors, exposure, shapes, verdicts
 from mitmcors.actions import Outcome, Plan, preflight_answer
-from mitmcors.flows import CHANGED_BY, byte_fields, decoded, fetched_url, flow_hook, note_written, printable, refuse, request_view, text_fields
+from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, notes, printable, refuse, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
 from mitmcors.shapes import RawFields, Remembered
 
@@ -188,9 +188,9 @@ class CorsRules:
         A rule whose filter needs the response cannot decide yet: when it stands
         before the match, the preflight goes to the backend and is rewritten later.
         """
-        if flow.response or flow.error or not flow.live or flow.request.method != "OPTIONS":
-            return
-        target = _target(flow)
+        if flow.response or flow.error or not flow.live or flow.request.data.method.upper() != b"OPTIONS":
+            return  # (the method as sent: spared decoding on every flow)
+        target = _target(flow, notes(flow).view.cors)
         if not target.cors.preflight:
             return
         if self._faults_preflights and logger.isEnabledFor(logging.INFO):
@@ -206,16 +206,19 @@ class CorsRules:
         flow.metadata[ANSWERED] = True
         flow.response = response
         self._changed(flow, rule)
-        self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", (), response.headers.fields)
+        if logger.isEnabledFor(logging.INFO):
+            self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", (), response.headers.fields)
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
             return
-        target = _target(flow)
-        if target.cors.origin is None and not self.rules.acts_without_origin:
+        flow_notes = notes(flow)
+        seen = flow_notes.view.cors
+        if seen.origin is None and not self.rules.acts_without_origin:
             return
+        target = _target(flow, seen)
         rule = self.rules.first_match(target)
         if rule is None:
             return
@@ -223,22 +226,23 @@ class CorsRules:
         raw = response.headers.fields
         plan = self._plan(rule, flow, target.cors, raw, response)
         fields, outcome = plan.fields(raw), plan.outcome
-        if outcome.status is None and _unchanged(raw, fields) or _writes_unsafe(rule, flow, plan.unsafe, raw):
+        if outcome.status is None and _unchanged(raw, fields) or plan.unsafe and _writes_unsafe(rule, flow, plan.unsafe, raw):
             return
         what = outcome.what
         response.headers.fields = fields  # in place: no new Headers to build
-        note_written(flow, fields, plan.shape)
+        flow_notes.note_written(fields, plan.shape)
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)
         self._changed(flow, rule)
-        self._log_change(rule, flow, target.cors, outcome, what, raw, fields)
+        if logger.isEnabledFor(logging.INFO):
+            self._log_change(rule, flow, target.cors, outcome, what, raw, fields)
 
     def _plan(self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, raw: RawFields, response: http.Response) -> Plan:
         """The rule's outcome for this response, worked out once per shape of exchange
         (what the action reads of the request, the status and the response's shape)."""
         shape = None if isinstance(rule.action, Break) else shapes.shape(raw)
-        lowercase = response.is_http2 or response.is_http3  # they allow only lowercase names
+        lowercase = response.data.http_version in HTTP2_OR_LATER  # they allow only lowercase names
         key = (rule.order, seen, response.status_code, lowercase, shape)
         known = self._plans.get(key) if shape is not None else None
         if known is not None:
@@ -255,9 +259,7 @@ class CorsRules:
         before: RawFields, after: RawFields,
     ) -> None:
         """One line per changed flow: the rule, what it did, the header difference, and
-        why the flow may not show what the rule intends. Built only when it will be shown."""
-        if not logger.isEnabledFor(logging.INFO):
-            return
+        why the flow may not show what the rule intends. Called only when it will be shown."""
         caveat = self._caveat(flow, seen, outcome, rule, what)
         changes = _changes(decoded(before), decoded(after))
         request = flow.request
@@ -399,10 +401,10 @@ def _url_for(rule: Rule, flow: http.HTTPFlow) -> str:
     return fetched_url(flow) if isinstance(rule.action, Break) else ""
 
 
-def _target(flow: http.HTTPFlow) -> Target:
+def _target(flow: http.HTTPFlow, seen: cors.CorsRequest) -> Target:
     """What the rules match on."""
     request = flow.request
-    return Target(request.host, request.path.partition("?")[0], request_view(flow).cors, flow)
+    return Target(request.host, request.path.partition("?")[0], seen, flow)
 
 
 def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:

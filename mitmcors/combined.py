@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from mitmproxy import command, http
+from mitmproxy import command
 
 from mitmcors import lookup
 from mitmcors.addon import CorsRules
@@ -26,6 +26,11 @@ class Cors:
     def __init__(self) -> None:
         self.rules = CorsRules()
         self.verdicts = CorsVerdicts()
+        # A flow hook only one half has is that half's own: no call in between, on every flow.
+        self.request = self.rules.request
+        self.responseheaders = self.rules.responseheaders
+        self.response = self.verdicts.response
+        self.error = self.verdicts.error
 
     def load(self, loader) -> None:
         self.rules.load(loader)
@@ -55,15 +60,3 @@ class Cors:
         text = lookup.explain(line).text()
         logger.info("cors: %s", text)
         return text
-
-    def request(self, flow: http.HTTPFlow) -> None:
-        self.rules.request(flow)
-
-    def responseheaders(self, flow: http.HTTPFlow) -> None:
-        self.rules.responseheaders(flow)
-
-    def response(self, flow: http.HTTPFlow) -> None:
-        self.verdicts.response(flow)
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        self.verdicts.error(flow)

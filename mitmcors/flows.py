@@ -13,7 +13,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http import url
 from mitmproxy.proxy import mode_specs
 
-from mitmcors import cors, shapes
+from mitmcors import cors, shapes, verdicts
 from mitmcors.oneline import one_line
 from mitmcors.shapes import RawFields, Shape
 
@@ -86,10 +86,12 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
 
 class RequestView(NamedTuple):
     """A request as both halves read it, once per flow: its CORS side and, when it
-    carries an Origin, the origin of the URL the browser fetched (``url_origin``)."""
+    carries an Origin, the origin of the URL the browser fetched (``url_origin``), and
+    whether the browser runs the CORS check on its response."""
 
     cors: cors.CorsRequest
     url_origin: str | None
+    checked: bool
 
 
 NOTES = "_mitmcors_notes"
@@ -112,72 +114,79 @@ class Notes:
         self.written: RawFields | None = None
         self.written_shape: Shape | None = None
 
+    def note_written(self, fields: RawFields, shape: Shape | None) -> None:
+        """The response header lines a rule wrote, and their shape when known."""
+        self.written, self.written_shape = fields, shape
 
-def request_view(flow: http.HTTPFlow) -> RequestView:
-    """The flow's request as CORS sees it, read once for all the hooks of both halves
-    (reading it is most of what a flow no rule concerns costs). A request changed since
-    (an intercepted flow, edited) is read again."""
-    return _notes(flow).view
-
-
-def note_written(flow: http.HTTPFlow, fields: RawFields, shape: Shape | None) -> None:
-    """The response header lines a rule wrote, and their shape when known."""
-    notes = _notes(flow)
-    notes.written, notes.written_shape = fields, shape
+    def shape_of(self, fields: RawFields) -> Shape | None:
+        """The shape of the response's header lines: known when they are what a rule wrote."""
+        if fields is self.written and self.written_shape is not None:
+            return self.written_shape
+        return shapes.shape(fields)
 
 
-def response_shape(flow: http.HTTPFlow, fields: RawFields) -> Shape | None:
-    """The shape of the response's header lines: known when they are what a rule wrote."""
-    notes = _notes(flow)
-    if fields is notes.written and notes.written_shape is not None:
-        return notes.written_shape
-    return shapes.shape(fields)
-
-
-def _notes(flow: http.HTTPFlow) -> Notes:
+def notes(flow: http.HTTPFlow) -> Notes:
+    """The flow's notes; its request read as CORS sees it once for all the hooks of both
+    halves (reading it is most of what a flow no rule concerns costs). A request changed
+    since (an intercepted flow, edited) is read again."""
     data = flow.request.data
-    stamp = (data.headers.fields, data.method, data.scheme, data.host, data.port, data.path, data.authority)
-    notes: Notes | None = getattr(flow, NOTES, None)
-    if notes is None or notes.stamp != stamp:
-        notes = Notes(stamp, _read(flow))
-        setattr(flow, NOTES, notes)
-    return notes
+    stamp = (data.headers.fields, data.method, data.scheme, data.host, data.port, data.authority)  # what it reads
+    found: Notes | None = getattr(flow, NOTES, None)
+    if found is None or found.stamp != stamp:
+        found = Notes(stamp, _read(flow))
+        setattr(flow, NOTES, found)
+    return found
+
+
+def written_by_rule(flow: http.HTTPFlow, fields: RawFields) -> Notes | None:
+    """The flow's notes, if these are the very header lines a rule wrote: then the request
+    was read for this response, moments ago, and is not read again."""
+    found: Notes | None = getattr(flow, NOTES, None)
+    return found if found is not None and found.written is fields else None
 
 
 def _read(flow: http.HTTPFlow) -> RequestView:
     request = flow.request
-    wanted = _wanted_headers(request)
-    seen = _cors_request(request, wanted)
+    data = request.data
+    wanted = _wanted_headers(data.headers.fields)
+    seen = _cors_request(request.method, wanted)
     if seen.origin is None:
-        return RequestView(seen, None)
-    authority = request.authority if request.is_http2 or request.is_http3 else ""  # HTTP/2's Host
-    host = authority or _joined(wanted, b"host")
-    return RequestView(seen, _url_origin(flow, host, seen.origin, _joined(wanted, b"sec-fetch-site")))
+        return RequestView(seen, None, False)
+    authority = request.authority if data.http_version in HTTP2_OR_LATER else ""  # their Host
+    host = authority or _text(wanted.get(b"host"))
+    origin = _url_origin(flow, host, seen.origin, _text(wanted.get(b"sec-fetch-site")))
+    return RequestView(seen, origin, verdicts.is_cross_origin(seen.origin, origin, seen.mode))
 
 
-def _wanted_headers(request: http.Request) -> dict[bytes, list[bytes]]:
+HTTP2_OR_LATER = frozenset({b"HTTP/2.0", b"HTTP/3"})
+"""As mitmproxy spells them: versions with lowercase header names and an :authority for Host."""
+
+
+def _wanted_headers(fields: RawFields) -> dict[bytes, bytes]:
     """The request's header lines that CORS reads, in one pass (each lookup in
-    mitmproxy's Headers is a pass of its own)."""
-    wanted: dict[bytes, list[bytes]] = {}
-    for name, value in request.headers.fields:
+    mitmproxy's Headers is a pass of its own), by lowercase name; a repeated one's
+    lines joined with ', ', as mitmproxy reads them."""
+    wanted: dict[bytes, bytes] = {}
+    for name, value in fields:
         lowered = name.lower()
         if lowered in _CORS_REQUEST_HEADERS:
-            wanted.setdefault(lowered, []).append(value)
+            wanted[lowered] = wanted[lowered] + b", " + value if lowered in wanted else value
     return wanted
 
 
-def _cors_request(request: http.Request, wanted: dict[bytes, list[bytes]]) -> cors.CorsRequest:
-    origin, requested_method = _joined(wanted, b"origin"), _joined(wanted, _REQUEST_METHOD)
-    method = request.method
-    preflight = cors.is_preflight(method, origin, requested_method)
+def _cors_request(method: str, wanted: dict[bytes, bytes]) -> cors.CorsRequest:
+    origin, requested_method = _text(wanted.get(b"origin")), _text(wanted.get(_REQUEST_METHOD))
+    cookie, mode = b"cookie" in wanted, _text(wanted.get(b"sec-fetch-mode"))
+    if not cors.is_preflight(method, origin, requested_method):
+        return cors.CorsRequest(origin, method, False, (), False, cookie, mode)
     return cors.CorsRequest(
-        origin=origin,
-        method=requested_method if preflight and requested_method else method,
-        preflight=preflight,
-        header_names=cors.requested_header_names(_joined(wanted, _REQUEST_HEADERS)) if preflight else (),
-        private_network=preflight and (_joined(wanted, _REQUEST_PRIVATE_NETWORK) or "").lower() == "true",
-        carries_cookie=b"cookie" in wanted,
-        mode=_joined(wanted, b"sec-fetch-mode"),
+        origin,
+        requested_method or method,
+        True,
+        cors.requested_header_names(_text(wanted.get(_REQUEST_HEADERS))),
+        (_text(wanted.get(_REQUEST_PRIVATE_NETWORK)) or "").lower() == "true",
+        cookie,
+        mode,
     )
 
 
@@ -190,10 +199,8 @@ _CORS_REQUEST_HEADERS = frozenset({
 })
 
 
-def _joined(headers: dict[bytes, list[bytes]], name: bytes) -> str | None:
-    """A header's lines as mitmproxy reads them: joined with ', ', as text."""
-    values = headers.get(name)
-    return None if values is None else b", ".join(values).decode("utf-8", "surrogateescape")
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "surrogateescape")
 
 
 def url_origin(flow: http.HTTPFlow) -> str:
@@ -212,8 +219,8 @@ def _url_origin(flow: http.HTTPFlow, host: str | None, origin: str | None, fetch
     """
     request = flow.request
     if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-        host = host or url.hostport(request.scheme, request.host, request.port)
-        return f"{request.scheme}://{host.lower()}"
+        scheme = request.scheme
+        return f"{scheme}://{(host or url.hostport(scheme, request.host, request.port)).lower()}"
     backend = url.hostport(request.scheme, request.host, request.port)
     scheme = "https" if flow.client_conn.tls_established else "http"
     if host is None or host == backend:  # rewritten to the backend's
@@ -227,7 +234,7 @@ def _url_origin(flow: http.HTTPFlow, host: str | None, origin: str | None, fetch
 def fetched_url(flow: http.HTTPFlow, origin: str | None = None) -> str:
     """The URL the browser fetched: in reverse mode the proxy's own, not the backend's.
     ``origin`` is its ``url_origin``, when already known (a cross-origin request's view has it)."""
-    return (origin or request_view(flow).url_origin or url_origin(flow)) + flow.request.path
+    return (origin or notes(flow).view.url_origin or url_origin(flow)) + flow.request.path
 
 
 def text_fields(headers: http.Headers) -> cors.Fields:

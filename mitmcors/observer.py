@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, Hashable
+from typing import Any, Hashable, NamedTuple
 
 from mitmproxy import ctx, flow as mitmflow, http
 
@@ -19,11 +19,11 @@ from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
     CHANGED_BY, RequestView, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
-    decoded, request_view, response_shape, text_fields, url_origin,
+    Notes, decoded, notes, text_fields, url_origin, written_by_rule,
 )
 from mitmcors.profiles import CHROMIUM, OTHER_PROFILES, Profile
 from mitmcors.report import ReportFile
-from mitmcors.shapes import RawFields, Remembered
+from mitmcors.shapes import RawFields, Remembered, Shape
 from mitmcors.verdicts import Exchange, Failure, Verdict
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,17 @@ BLOCKED_COMMENT = "cors: blocked "
 """How a blocked flow's comment begins, and no other's: ``~comment "^cors: blocked"`` finds them."""
 WARNINGS_REMEMBERED = 4096
 """How many (rule, host, warnings) triples are remembered to log each once: past it, they log again."""
+
+
+Elsewhere = tuple[tuple[Profile, Verdict], ...]
+
+
+class Decided(NamedTuple):
+    """Chromium's verdict, each other engine's, and those that differ from Chromium's."""
+
+    verdict: Verdict
+    elsewhere: dict[Profile, Verdict]
+    differing: Elsewhere
 
 
 class CorsVerdicts:
@@ -51,7 +62,7 @@ class CorsVerdicts:
         # for the flows it decided again.
         self._differences = {profile.name: collections.Counter[str]() for profile in OTHER_PROFILES}
         self._chains = RedirectChains()
-        self._decisions: Remembered[Hashable, tuple[Verdict, dict[Profile, Verdict]]] = Remembered()
+        self._decisions: Remembered[Hashable, Decided] = Remembered()
         self._flows_kept = True  # until configure() says whether a flow's comment reaches anyone
 
     def load(self, loader) -> None:
@@ -114,13 +125,14 @@ class CorsVerdicts:
         if response is not None and response.stream:
             self._judge_response(flow, response)
         elif response is None and _server_side(error):
-            self._judge(flow, request_view(flow), 502, [], error.msg)
+            self._judge(flow, notes(flow), 502, (), error.msg)
 
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
-        view = request_view(flow)
-        if view.cors.origin is None and response.status_code not in verdicts.REDIRECT_STATUSES:
+        raw, status = response.headers.fields, response.status_code
+        flow_notes = written_by_rule(flow, raw) or notes(flow)
+        if flow_notes.view.cors.origin is None and status not in verdicts.REDIRECT_STATUSES:
             return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
-        self._judge(flow, view, response.status_code, response.headers.fields, None)
+        self._judge(flow, flow_notes, status, raw, None)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
@@ -144,16 +156,17 @@ class CorsVerdicts:
         return "".join(summaries)
 
     def _judge(
-        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, connection_error: str | None
+        self, flow: http.HTTPFlow, flow_notes: Notes, status: int, raw: RawFields, connection_error: str | None
     ) -> None:
+        view = flow_notes.view
         seen = view.cors
         chain = self._chains.find(fetched_url(flow, view.url_origin), consume=not seen.preflight) if self._chains else None
         if status in verdicts.REDIRECT_STATUSES:
             self._remember_redirect(flow, seen, chain, status, decoded(raw))
-        if not _checked_by_browser(view):
+        if not view.checked:
             return
-        verdict, elsewhere = self._decided(flow, view, status, raw, chain)
-        self._count(verdict, elsewhere)
+        verdict, elsewhere, differing = self._decided(flow, view, status, raw, flow_notes.shape_of(raw), chain)
+        self._count(verdict, differing)
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
         shown = noteworthy and (self._flows_kept or logger.isEnabledFor(logging.INFO if verdict.allowed else logging.WARNING))
         if not shown and self._report is None:
@@ -166,12 +179,11 @@ class CorsVerdicts:
             self._report = None  # it said why: no more report lines, the proxying goes on
 
     def _decided(
-        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, chain: Chain | None
-    ) -> tuple[Verdict, dict[Profile, Verdict]]:
+        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, shape: Shape | None, chain: Chain | None
+    ) -> Decided:
         """Chromium's verdict and the other engines', worked out once per shape of
         exchange: what the verdicts read of the request, the status and the response's
         shape, and the URL where a preflight or a redirect reads it."""
-        shape = response_shape(flow, raw)
         url = fetched_url(flow, view.url_origin) if view.cors.preflight or status in verdicts.REDIRECT_STATUSES else None
         key = (view, status, chain.redirects if chain else 0, url, shape)
         known = self._decisions.get(key) if shape is not None else None
@@ -179,7 +191,8 @@ class CorsVerdicts:
             return known
         exchange = _exchange(flow, view, status, decoded(raw), chain)
         verdict = verdicts.decide(exchange)
-        decided = verdict, {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
+        elsewhere = {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
+        decided = Decided(verdict, elsewhere, tuple((profile, other) for profile, other in elsewhere.items() if other is not verdict))
         return self._decisions.put(key, decided) if shape is not None else decided
 
     def _remember_redirect(
@@ -204,15 +217,14 @@ class CorsVerdicts:
             self._warnings_logged.add(key)
         return True
 
-    def _count(self, verdict: Verdict, elsewhere: dict[Profile, Verdict]) -> None:
+    def _count(self, verdict: Verdict, differing: Elsewhere) -> None:
         self._seen += 1
         if verdict.failure is not None:
             self._blocked[verdict.failure.kind] += 1
         elif verdict.warnings or verdict.with_credentials:
             self._warned += 1
-        for profile, other in elsewhere.items():
-            if other is not verdict:
-                self._count_difference(self._differences[profile.name], verdict, other)
+        for profile, other in differing:
+            self._count_difference(self._differences[profile.name], verdict, other)
 
     @staticmethod
     def _count_difference(differences: collections.Counter[str], verdict: Verdict, other: Verdict) -> None:
@@ -235,15 +247,10 @@ def _server_side(error: mitmflow.Error) -> bool:
     return "client" not in error.msg.lower()
 
 
-def _checked_by_browser(view: RequestView) -> bool:
-    """Whether the browser runs the CORS check on the request's response."""
-    return view.url_origin is not None and verdicts.is_cross_origin(view.cors.origin, view.url_origin, view.cors.mode)
-
-
 def _exchange(flow: http.HTTPFlow, view: RequestView, status: int, fields: Fields, chain: Chain | None) -> Exchange:
     """A flow the browser checks, as a CORS exchange."""
     seen, origin = view.cors, view.url_origin
-    assert seen.origin is not None and origin is not None  # _checked_by_browser
+    assert seen.origin is not None and origin is not None  # as in every view checked
     return Exchange(
         origin=seen.origin,
         method=seen.method,

@@ -11,7 +11,7 @@ import.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, Hashable, TypeVar, Union
+from typing import Hashable, TypeVar, Union
 
 RawFields = Sequence[tuple[bytes, bytes]]  # header lines as they came, as mitmproxy holds them
 Shape = tuple[Union[bytes, tuple[bytes, bytes]], ...]
@@ -47,19 +47,16 @@ Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
 
 
-class Remembered(Generic[Key, Value]):
-    """Outcomes by key, at most ``limit`` of them: when full, forgotten all at once
-    (a burst of odd keys costs a few misses, never memory)."""
+class Remembered(dict[Key, Value]):
+    """Outcomes by key (``get`` is the dict's own, for speed), at most ``limit`` of them:
+    when full, forgotten all at once (a burst of odd keys costs a few misses, never memory)."""
 
     def __init__(self, limit: int = 1024) -> None:
+        super().__init__()
         self._limit = limit
-        self._outcomes: dict[Key, Value] = {}
-
-    def get(self, key: Key) -> Value | None:
-        return self._outcomes.get(key)
 
     def put(self, key: Key, outcome: Value) -> Value:
-        if len(self._outcomes) >= self._limit:
-            self._outcomes.clear()
-        self._outcomes[key] = outcome
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = outcome
         return outcome

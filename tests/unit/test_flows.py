@@ -9,7 +9,8 @@ from mitmproxy import http
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow, tutils
 
-from mitmcors.flows import url_origin
+from mitmcors import shapes
+from mitmcors.flows import NOTES, notes, url_origin, written_by_rule
 from mitmcors.observer import CorsVerdicts
 
 
@@ -30,7 +31,14 @@ def flow(url: str, host_header: str | None, mode: str = "regular", sockname=("12
 REVERSE = "reverse:http://127.0.0.1:3001"
 
 
-@pytest.mark.parametrize(
+def http2(url: str, authority: str) -> http.HTTPFlow:
+    f = flow(url, None)
+    f.request.http_version = "HTTP/2.0"
+    f.request.authority = authority
+    return f
+
+
+URL_ORIGINS = pytest.mark.parametrize(
     "f, origin",
     [
         (flow("http://api.test/v1", "api.test"), "http://api.test"),
@@ -43,10 +51,44 @@ REVERSE = "reverse:http://127.0.0.1:3001"
         (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, tls=True, sockname=("127.0.0.1", 8443)), "https://127.0.0.1:8443"),
         (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, sockname=("::1", 8080, 0, 0)), "http://[::1]:8080"),
         (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, sockname=("127.0.0.1", 80)), "http://127.0.0.1"),
+        (http2("https://api.test:8443/v1", "API.test:8443"), "https://api.test:8443"),  # its Host is the :authority
     ],
 )
+
+
+@URL_ORIGINS
 def test_the_url_origin_is_the_one_the_browser_fetched(f, origin):
     assert url_origin(f) == origin
+
+
+@URL_ORIGINS
+def test_a_cross_origin_requests_view_names_the_same_url_origin(f, origin):
+    f = f.copy()
+    f.request.headers["Origin"] = "http://page.test"
+    view = notes(f).view
+    assert view.url_origin == origin
+    assert view.checked
+
+
+def test_a_request_is_read_once_and_again_when_edited():
+    f = flow("http://api.test/v1", "api.test")
+    f.request.headers["Origin"] = "http://page.test"
+    first = notes(f)
+    assert notes(f) is first, "read once for every hook"
+    f.request.headers["Origin"] = "http://other.test"  # an intercepted flow, edited
+    assert notes(f).view.cors.origin == "http://other.test"
+    f.request.url = "http://other.test/v1"
+    assert notes(f).view.url_origin == "http://other.test" and not notes(f).view.checked, "now same-origin"
+    assert getattr(f.copy(), NOTES, None) is None, "a copy (a replay) reads its request afresh"
+
+
+def test_the_notes_of_a_rule_go_only_with_the_lines_it_wrote():
+    f = flow("http://api.test/v1", "api.test")
+    written = ((b"Access-Control-Allow-Origin", b"*"),)
+    notes(f).note_written(written, shapes.shape(written))
+    assert written_by_rule(f, written) is notes(f)
+    assert written_by_rule(f, tuple(line for line in written)) is None, "lines that merely look the same"
+    assert written_by_rule(flow("http://api.test/v1", "api.test"), written) is None
 
 
 def test_in_reverse_mode_the_browser_says_when_it_fetched_its_own_origin():
