@@ -10,11 +10,10 @@ Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command li
 bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
 the same, the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
 generated rules (the matching rule last, after ten wildcard-host rules every flow must
-try), and bare and 1,000 rules again in reverse mode. Then, for several rounds, keep-alive
-clients load each configuration in turn (round-robin, so that whatever else the machine
-does falls on all of them alike) with cross-origin GETs, GETs without Origin, or a mix of
-preflights and the PUTs they announce; each configuration's median is compared with its
-baseline from the same rounds.
+try), and bare and 1,000 rules again in reverse mode. Then keep-alive clients load each
+configuration and its baseline back to back, a pair at a time, with cross-origin GETs,
+GETs without Origin, or a mix of preflights and the PUTs they announce; a configuration's
+ratio is the median of its pairs' ratios (see ``pairs`` for why).
 
 Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
 warm-up; the longest gap a steady client sees while the 10,000-rule file is rewritten;
@@ -68,8 +67,8 @@ _PART_PROXIES = {"memory": {"bare", "observe", "small", "large", "huge"}, "reloa
 
 @dataclass(frozen=True)
 class Settings:
-    rounds: int
-    seconds: float  # measured per configuration and round
+    pairs: int  # of measurements, per configuration and its baseline
+    seconds: float  # measured per configuration, in each pair
     warm_up: float  # not counted, before each measurement
     connections: int
     rules: tuple[int, int, int]  # the "1,000", "10,000" and "100,000" of the issue
@@ -79,18 +78,18 @@ class Settings:
     quiet_seconds: float  # the steady client's window without reloads
     per_file: int  # rules in one file, at most
     flows: int  # per repeat of the in-process decision
-    repeats: int
+    repeats: int  # the decision's figure is the fastest repeat's
     loads: int  # the best of how many loads (one only for the largest count)
     interpreter_per_count: bool  # or one for all the counts, to spare a smoke run the start-ups
 
 
 FULL = Settings(
-    rounds=5, seconds=1.5, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
+    pairs=8, seconds=0.6, warm_up=0.2, connections=6, rules=(1_000, 10_000, 100_000),
     decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
-    per_file=RULES_PER_FILE, flows=1_000, repeats=5, loads=3, interpreter_per_count=True,
+    per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
 )
 QUICK = Settings(
-    rounds=1, seconds=0.3, warm_up=0.1, connections=2, rules=(20, 50, 100),
+    pairs=1, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
     decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
     per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
 )
@@ -230,25 +229,58 @@ def check(configuration: Configuration, sample: Sample, backend_options: int) ->
         raise RuntimeError(f"{configuration.name}: {problem}")
 
 
-async def rounds(
+Pair = tuple[Sample, Sample]  # the baseline's sample and the configuration's, back to back
+
+
+async def pairs(
     settings: Settings, configurations_: Sequence[Configuration], running: dict[str, MitmdumpProcess],
     proxies_: dict[str, Proxy], backend: Backend,
-) -> dict[str, list[Sample]]:
-    """Each configuration in turn, ``settings.rounds`` times; each round starts one further on."""
+) -> tuple[dict[str, list[Sample]], dict[str, list[Pair]]]:
+    """Each configuration against its baseline, back to back, ``settings.pairs`` times.
+
+    This machine (a shared VM) runs at times half as fast for a few seconds: a pair,
+    a second or two long, mostly falls within one such period, so its ratio holds
+    whatever the speed, and the median of the pairs leaves out the few a change of speed
+    split. Every other pair measures the baseline second; the configurations take turns.
+    """
+    by_name = {configuration.name: configuration for configuration in configurations_}
+    compared = [configuration for configuration in configurations_ if configuration.baseline]
     samples: dict[str, list[Sample]] = {configuration.name: [] for configuration in configurations_}
-    for round_ in range(settings.rounds):
-        shift = round_ % len(configurations_)
-        for configuration in [*configurations_[shift:], *configurations_[:shift]]:
-            process, proxy = running[configuration.proxy], proxies_[configuration.proxy]
-            sent = requests(configuration.requests, backend.port, process.port, proxy.reverse)
-            options_before = backend.seen["OPTIONS"]
-            sample = await drive(process.port, sent, settings.connections, warm_up=settings.warm_up,
-                                 seconds=settings.seconds, cpu=lambda: cpu_seconds(process.pid))
-            check(configuration, sample, backend.seen["OPTIONS"] - options_before)
-            samples[configuration.name].append(sample)
-        rates = "  ".join(f"{samples[c.name][-1].rate:,.0f}" for c in configurations_)
-        print(f"round {round_ + 1}/{settings.rounds} req/s: {rates}", flush=True)
-    return samples
+    found: dict[str, list[Pair]] = {configuration.name: [] for configuration in compared}
+    for index in range(settings.pairs):
+        shift = index % len(compared)
+        for configuration in [*compared[shift:], *compared[:shift]]:
+            baseline = by_name[configuration.baseline or ""]
+            order = (baseline, configuration) if index % 2 == 0 else (configuration, baseline)
+            taken = {c.name: await sample(settings, c, running, proxies_, backend) for c in order}
+            for name, taken_sample in taken.items():
+                samples[name].append(taken_sample)
+            found[configuration.name].append((taken[baseline.name], taken[configuration.name]))
+        ratios = "  ".join(f"{_pair_ratio(c, found[c.name][-1]):.3f}" for c in compared)
+        print(f"pair {index + 1}/{settings.pairs} ratios: {ratios}", flush=True)
+    return samples, found
+
+
+async def sample(
+    settings: Settings, configuration: Configuration, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy],
+    backend: Backend,
+) -> Sample:
+    """One measurement of a configuration, checked to have done the job measured."""
+    process, proxy = running[configuration.proxy], proxies_[configuration.proxy]
+    sent = requests(configuration.requests, backend.port, process.port, proxy.reverse)
+    options_before = backend.seen["OPTIONS"]
+    taken = await drive(process.port, sent, settings.connections, warm_up=settings.warm_up,
+                        seconds=settings.seconds, cpu=lambda: cpu_seconds(process.pid))
+    check(configuration, taken, backend.seen["OPTIONS"] - options_before)
+    return taken
+
+
+def _pair_ratio(configuration: Configuration, pair: Pair) -> float:
+    """The configuration's rate over its baseline's, in what the configuration is compared on."""
+    baseline, mine = pair
+    if configuration.per_second == "preflights":
+        return mine.preflight_rate / baseline.preflight_rate
+    return mine.rate / baseline.rate
 
 
 async def memory(settings: Settings, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> dict[str, float]:
@@ -317,7 +349,8 @@ def in_process(settings: Settings) -> list[dict[str, Any]]:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
         for line in result.stdout.splitlines():
             found.append(entry := json.loads(line))
-            print(f"in-process, {entry['rules']:,} rules: decision {entry['decision_microseconds']:.1f} µs, "
+            print(f"in-process, {entry['rules']:,} rules: decision {entry['decision_microseconds']:.1f} µs "
+                  f"(median {entry['decision_median_microseconds']:.1f} µs), "
                   f"load {entry['load_seconds']:.3f} s", flush=True)
     return found
 
@@ -344,8 +377,8 @@ async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str,
             if "huge" in running:
                 running.pop("huge").stop()  # its memory was all it was for
             if "throughput" in parts:
-                samples = await rounds(settings, configurations_, running, proxies_, backend)
-                found["throughput"] = _throughput(configurations_, samples, commands, proxies_)
+                samples, found_pairs = await pairs(settings, configurations_, running, proxies_, backend)
+                found["throughput"] = _throughput(configurations_, samples, found_pairs, commands, proxies_)
             if "reload" in parts:
                 stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
                 found["reload"] = {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS}
@@ -354,35 +387,31 @@ async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str,
 
 
 def _throughput(
-    configurations_: Sequence[Configuration], samples: dict[str, list[Sample]], commands: dict[str, list[str]],
-    proxies_: dict[str, Proxy],
+    configurations_: Sequence[Configuration], samples: dict[str, list[Sample]], found_pairs: dict[str, list[Pair]],
+    commands: dict[str, list[str]], proxies_: dict[str, Proxy],
 ) -> list[dict[str, Any]]:
-    medians = {}
     rows = []
     for configuration in configurations_:
         taken = samples[configuration.name]
-        medians[configuration.name] = {
-            "requests": statistics.median(sample.rate for sample in taken),
-            "preflights": statistics.median(sample.preflight_rate for sample in taken),
-            "cpu": statistics.median(sample.cpu_per_response for sample in taken),
-        }
-        compared = configuration.per_second
-        mine, baseline = medians[configuration.name], medians.get(configuration.baseline or "")
-        ratio = mine[compared] / baseline[compared] if baseline else None
+        compared = found_pairs.get(configuration.name, [])
+        ratios = [_pair_ratio(configuration, pair) for pair in compared]
+        cpu_ratios = [baseline.cpu_per_response / mine.cpu_per_response for baseline, mine in compared if mine.cpu_per_response]
+        ratio = statistics.median(ratios) if ratios else None
         rows.append({
             "configuration": configuration.name,
             "command": commands[configuration.proxy],
             "mode": "reverse" if proxies_[configuration.proxy].reverse else "regular",
             "requests": configuration.requests,
             "requests_per_second": [sample.rate for sample in taken],
-            "median_requests_per_second": medians[configuration.name]["requests"],
-            "median_preflights_per_second": medians[configuration.name]["preflights"],
+            "median_requests_per_second": statistics.median(sample.rate for sample in taken),
+            "median_preflights_per_second": statistics.median(sample.preflight_rate for sample in taken),
             "cpu_microseconds_per_response": [sample.cpu_per_response * 1e6 for sample in taken],
-            "median_cpu_microseconds_per_response": mine["cpu"] * 1e6,
+            "median_cpu_microseconds_per_response": statistics.median(sample.cpu_per_response for sample in taken) * 1e6,
             "baseline": configuration.baseline,
-            "compared": f"{compared} per second",
+            "compared": f"{configuration.per_second} per second",
+            "pair_ratios": ratios,
             "ratio": ratio,
-            "cpu_ratio": baseline["cpu"] / mine["cpu"] if baseline and mine["cpu"] else None,
+            "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
             "target": str(configuration.target) if configuration.target else None,
             "met": configuration.target.met(ratio) if configuration.target and ratio is not None else None,
         })
@@ -403,7 +432,9 @@ def _memory(settings: Settings, rss: dict[str, float], commands: dict[str, list[
 def _in_process(settings: Settings, found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     _, large, huge = settings.rules
     target = DECISION_TARGET_MICROSECONDS
-    decision = [{**{key: entry[key] for key in ("rules", "decision_microseconds", "with_log_microseconds")},
+    kept = ("rules", "decision_microseconds", "decision_median_microseconds", "with_log_microseconds",
+            "with_log_median_microseconds")
+    decision = [{**{key: entry[key] for key in kept},
                  "target_microseconds": target if entry["rules"] == large else None,
                  "met": entry["decision_microseconds"] <= target if entry["rules"] == large else None} for entry in found]
     limits = dict(zip((large, huge), LOAD_TARGET_SECONDS))
@@ -452,7 +483,7 @@ def report(results: dict[str, Any]) -> tuple[str, list[Table], str]:
     env, settings = results["environment"], results["environment"]["settings"]
     machine = (f"mitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores; the addon as of "
                f"{env['addon_commit'][:10]}{' with uncommitted changes' if env['uncommitted_changes'] else ''}; "
-               f"{settings['rounds']} rounds of {settings['seconds']} s per configuration, {settings['connections']} connections")
+               f"{settings['pairs']} pairs of {settings['seconds']} s per configuration, {settings['connections']} connections")
     checks = _checks(results)
     verdicts = [row["met"] for row in results.get("throughput", ()) if row["met"] is not None]
     verdicts += [check[3] == "pass" for check in checks]
@@ -474,7 +505,8 @@ def _throughput_table(results: dict[str, Any]) -> Table:
             row["target"] or "", _verdict(row["met"]), f"{row['median_cpu_microseconds_per_response']:,.0f} µs",
             _number(row["cpu_ratio"], ".3f"),
         ))
-    return Table("throughput (medians of the rounds; each ratio against its baseline in the same rounds)", rows,
+    return Table("throughput (req/s: medians; each ratio the median of the configuration's pairs with its baseline, "
+                 "measured back to back)", rows,
                  (1, 2, 6, 7), "CPU/req: mitmdump's CPU time per response; CPU ratio: the baseline's over this "
                  "one's, a cross-check that other load on the machine disturbs less")
 
@@ -484,19 +516,21 @@ def _growth_table(results: dict[str, Any]) -> Table:
     decision = {entry["rules"]: entry for entry in results.get("decision", ())}
     load = {entry["rules"]: entry for entry in results.get("load", ())}
     memory = {entry["rules"]: entry for entry in results.get("memory", ()) if entry["mitmdump"] != "bare"}
-    rows = [("rules", "decision", "with log line", "load", "mitmdump RSS over bare")]
+    rows = [("rules", "decision", "(median)", "with log line", "load", "mitmdump RSS over bare")]
     for count in sorted({*decision, *load, *memory}):
         rows.append((
             f"{count:,}",
             f"{decision[count]['decision_microseconds']:.1f} µs" if count in decision else "",
+            f"{decision[count]['decision_median_microseconds']:.1f} µs" if count in decision else "",
             f"{decision[count]['with_log_microseconds']:.1f} µs" if count in decision else "",
             f"{load[count]['seconds']:.3f} s" if count in load else "",
             f"{memory[count]['over_bare_mb']:+.0f} MB" if count in memory else "",
         ))
     warm_up = results["environment"]["settings"]["warm_up_requests"]
-    return Table("cost by number of rules", rows, (0, 1, 2, 3, 4),
-                 "decision: the addon's hooks for one cross-origin GET, in-process, median, at mitmdump -q's log "
-                 "level, and with every line logged; load: setting cors_rules, in-process, best of the loads; "
+    return Table("cost by number of rules", rows, (0, 1, 2, 3, 4, 5),
+                 "decision: the addon's hooks for one cross-origin GET, in-process, the fastest repeat (and the "
+                 "median), at mitmdump -q's log level, and with every line logged; load: setting cors_rules, "
+                 "in-process, best of the loads; "
                  f"RSS: VmRSS after {warm_up:,} cross-origin GETs (0 rules: observe mode)")
 
 
@@ -566,8 +600,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every part for a moment, tiny rule counts: a smoke run")
     parser.add_argument("--output", type=Path, help=f"the JSON results (default: {DEFAULT_OUTPUT.relative_to(REPO)} for a "
                         "full run; a --quick or --only run writes only where told, never over a full run's results)")
-    parser.add_argument("--rounds", type=int, help="rounds over all configurations")
-    parser.add_argument("--seconds", type=float, help="seconds measured per configuration and round")
+    parser.add_argument("--pairs", type=int, help="pairs of measurements per configuration and its baseline")
+    parser.add_argument("--seconds", type=float, help="seconds measured per configuration in each pair")
     parser.add_argument("--connections", type=int, help="keep-alive client connections")
     parser.add_argument("--report", type=Path, metavar="RESULTS", help="measure nothing: print the tables of a results file")
     parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
@@ -578,7 +612,7 @@ def main() -> None:
         print_report(json.loads(args.report.read_text()), args.markdown)
         return
     settings = QUICK if args.quick else FULL
-    overrides = {key: value for key in ("rounds", "seconds", "connections") if (value := getattr(args, key)) is not None}
+    overrides = {key: value for key in ("pairs", "seconds", "connections") if (value := getattr(args, key)) is not None}
     settings = Settings(**{**asdict(settings), **overrides})
 
     began = time.monotonic()

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Hashable, Iterator, Sequence
+from typing import NamedTuple
 
 from mitmproxy import ctx, http
 from mitmproxy.net.http import status_codes
@@ -69,6 +70,17 @@ Stamps = tuple[tuple[int, int, int] | None, ...]
 Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
 
 
+class Answer(NamedTuple):
+    """A rule's own answer to a preflight, with its header lines as sent."""
+
+    outcome: Outcome
+    fields: RawFields
+    unsafe: tuple[actions.UnsafeLine, ...]  # lines with a control character: never sent
+
+
+_UNKNOWN = object()  # not yet worked out (an answer may be None)
+
+
 class CorsRules:
     """Applies the YAML rules of ``cors_rules`` to every flow."""
 
@@ -83,6 +95,7 @@ class CorsRules:
         self._preflights = RecentPreflights()  # kept only while the log shows rule lines
         self._faults_preflights = False  # some rule breaks a preflight: then the log may explain why it did not show
         self._plans: Remembered[Hashable, Plan] = Remembered()  # for the active rules
+        self._answers: Remembered[Hashable, Answer | None] = Remembered()  # to preflights, for the active rules
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -130,7 +143,7 @@ class CorsRules:
 
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
-        self._plans = Remembered()
+        self._plans, self._answers = Remembered(), Remembered()
         self._active = source
         self._faults_preflights = any(isinstance(rule.action, Break) and rule.action.scenario.on_preflight for rule in rules.rules)
         for warning in rules.warnings:
@@ -196,18 +209,28 @@ class CorsRules:
         if self._faults_preflights and logger.isEnabledFor(logging.INFO):
             self._preflights.remember(_preflight_key(flow, target.cors), None)
         rule = self.rules.first_match(target, response_known=False)
-        outcome = rule and preflight_answer(rule.action, target.cors, _url_for(rule, flow))
-        if not outcome or _writes_unsafe(rule, flow, actions.unsafe_lines(outcome.fields), ()):
+        answer = rule and self._answer(rule, flow, target.cors)
+        if not answer or answer.unsafe and _writes_unsafe(rule, flow, answer.unsafe, ()):
             return
+        outcome = answer.outcome
         status = outcome.status or 204
-        response = http.Response.make(status, b"", byte_fields(outcome.fields))
-        if status == 204:
-            response.headers.pop("content-length", None)  # a 204 has no body to measure
         flow.metadata[ANSWERED] = True
-        flow.response = response
+        flow.response = _answered(status, answer.fields)
         self._changed(flow, rule)
         if logger.isEnabledFor(logging.INFO):
-            self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", (), response.headers.fields)
+            self._log_change(rule, flow, target.cors, outcome, f"{outcome.what} with {status}", (), flow.response.headers.fields)
+
+    def _answer(self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest) -> Answer | None:
+        """The rule's own answer to the preflight, if it gives one: worked out once per
+        rule and preflight (a break scenario's also per URL: it may redirect to it)."""
+        url = _url_for(rule, flow)
+        key = (rule.order, seen, url)
+        known = self._answers.get(key, _UNKNOWN)
+        if known is _UNKNOWN:
+            outcome = preflight_answer(rule.action, seen, url)
+            answer = outcome and Answer(outcome, tuple(byte_fields(outcome.fields)), actions.unsafe_lines(outcome.fields))
+            known = self._answers.put(key, answer)
+        return known
 
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -357,6 +380,16 @@ def _frozen_after() -> Iterator[None]:
     gc.freeze()
     if thaw or not _frozen_after_thaw:
         _frozen_after_thaw = gc.get_freeze_count()
+
+
+def _answered(status: int, fields: RawFields) -> http.Response:
+    """The proxy's own empty response; built directly, since ``Response.make`` would
+    convert and check each header line again and set a body."""
+    now = time.time()
+    if status != 204:  # a 204 has no body to measure
+        fields = (*fields, (b"content-length", b"0"))
+    reason = status_codes.RESPONSES.get(status, "").encode()
+    return http.Response(b"HTTP/1.1", status, reason, http.Headers(fields), b"", None, now, now)
 
 
 def _give_status(response: http.Response, status: int) -> None:
