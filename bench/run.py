@@ -79,7 +79,7 @@ class Settings:
     per_file: int  # rules in one file, at most
     flows: int  # per repeat of the in-process decision
     repeats: int  # the decision's figure is the fastest repeat's
-    loads: int  # the best of how many loads (one only for the largest count)
+    loads: int  # the best of how many loads (two at most for the largest count)
     interpreter_per_count: bool  # or one for all the counts, to spare a smoke run the start-ups
 
 
@@ -341,7 +341,7 @@ def in_process(settings: Settings) -> list[dict[str, Any]]:
     groups = [[count] for count in counts] if settings.interpreter_per_count else [counts]
     found = []
     for group in groups:
-        loads = 1 if max(counts) in group else settings.loads
+        loads = min(2, settings.loads) if max(counts) in group else settings.loads
         command = [sys.executable, str(REPO / "bench" / "inprocess.py"), *map(str, group), "--loads", str(loads),
                    "--flows", str(settings.flows), "--repeats", str(settings.repeats), "--per-file", str(settings.per_file)]
         result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
