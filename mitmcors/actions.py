@@ -8,7 +8,7 @@ applies the outcome to the flow in one step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 from mitmcors import cors, shapes
 from mitmcors.rules import Action, Allow, Break, Rewrite
@@ -70,25 +70,27 @@ def _broken(action: Break, request: cors.CorsRequest, url: str, fields: Fields, 
     return Outcome("made the response correct", correct, repaired, faults_preflight=scenario.name)
 
 
+Line = tuple[bytes, bytes]
+Piece = Union[slice, tuple[Line, ...]]  # a run of the response's own lines, or new lines
+
+
 class Plan(NamedTuple):
-    """An outcome as the header lines to write: a template of the new lines, in which the
-    lines kept from the response (``copies``: position, index in the response, and the
-    name when it is written in lowercase) are filled in per response. ``general`` when it
-    serves every response of the same shape; then ``shape`` is the shape of what it writes."""
+    """An outcome as the header lines to write, in pieces: runs of the response's own
+    lines (slices of it) and new lines. ``general`` when it serves every response of the
+    same shape; then ``shape`` is the shape of what it writes."""
 
     outcome: Outcome
-    template: tuple[tuple[bytes, bytes] | None, ...]
-    copies: tuple[tuple[int, int, bytes | None], ...]
+    pieces: tuple[Piece, ...]
     unsafe: tuple[UnsafeLine, ...]  # the new lines with a control character
     general: bool
     shape: shapes.Shape | None
 
-    def fields(self, raw: RawFields) -> tuple[tuple[bytes, bytes], ...]:
+    def fields(self, raw: RawFields) -> RawFields:
         """The header lines to write in place of ``raw``, a response of the planned shape."""
-        lines = list(self.template)
-        for position, index, name in self.copies:
-            lines[position] = raw[index] if name is None else (name, raw[index][1])
-        return tuple(lines)  # type: ignore[arg-type]  # every None is filled in
+        lines: RawFields = ()
+        for piece in self.pieces:
+            lines += raw[piece] if piece.__class__ is slice else piece  # type: ignore[operator]
+        return lines
 
 
 def plan(action: Action, request: cors.CorsRequest, url: str, raw: RawFields, status: int, lowercase: bool) -> Plan:
@@ -99,8 +101,8 @@ def plan(action: Action, request: cors.CorsRequest, url: str, raw: RawFields, st
     some (``shapes.value_read``): they are shown every other value as a stand-in, a
     unique placeholder, so that a line kept shows as its stand-in and the plan holds for
     every response of that shape. Should an action ever put a stand-in into a new value or
-    under another name, or be a Break (which may read more), the plan is worked out on
-    the real values and serves this response only.
+    under another name (or a kept name be lowercased), or be a Break (which may read
+    more), the plan is worked out on the real values and serves this response only.
     """
     if not isinstance(action, Break):
         general = _planned(action, request, url, raw, status, lowercase, stand_ins=True)
@@ -122,20 +124,36 @@ def _planned(
         else:
             before.append((_text(name), _text(value)))
     outcome = response_rewrite(action, request, url, before, status)
-    template: list[tuple[bytes, bytes] | None] = []
-    copies, new = [], []
-    general = stand_ins
-    for position, (name, value) in enumerate(outcome.fields):
+    written: list[int | Line] = []  # a line of the response's own by its index, or a new one
+    new: Fields = []
+    for name, value in outcome.fields:
         index = standing.get(id(value))
-        if index is not None and value is before[index][1] and name == before[index][0]:
-            template.append(None)
-            copies.append((position, index, _bytes(name.lower()) if lowercase and not name.islower() else None))
+        if index is not None and value is before[index][1] and name == before[index][0] and not (lowercase and not name.islower()):
+            written.append(index)
             continue
-        general = general and _STAND_IN not in value
         new.append((name.lower() if lowercase else name, value))
-        template.append((_bytes(new[-1][0]), _bytes(value)))
-    found = Plan(outcome, tuple(template), tuple(copies), unsafe_lines(new), general, None)
+        written.append((_bytes(new[-1][0]), _bytes(value)))
+    general = stand_ins and not any(_STAND_IN in value for _, value in new)
+    found = Plan(outcome, _pieces(written), unsafe_lines(new), general, None)
     return found._replace(shape=shapes.shape(found.fields(raw))) if general else found
+
+
+def _pieces(written: list[int | Line]) -> tuple[Piece, ...]:
+    """Lines to write as pieces: consecutive lines of the response's own as one slice,
+    consecutive new lines as one tuple."""
+    pieces: list[Piece] = []
+    for item in written:
+        last = pieces[-1] if pieces else None
+        if isinstance(item, int):
+            if isinstance(last, slice) and last.stop == item:
+                pieces[-1] = slice(last.start, item + 1)
+            else:
+                pieces.append(slice(item, item + 1))
+        elif isinstance(last, tuple):
+            pieces[-1] = (*last, item)
+        else:
+            pieces.append((item,))
+    return tuple(pieces)
 
 
 UnsafeLine = tuple[bytes, bytes, str]  # a header line, and the control character in its value

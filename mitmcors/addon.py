@@ -23,7 +23,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import actions, cors, exposure, shapes, verdicts
 from mitmcors.actions import Outcome, Plan, preflight_answer
-from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, notes, printable, refuse, text_fields
+from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, note_written, printable, refuse, request_view, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
 from mitmcors.shapes import RawFields, Remembered
 
@@ -201,9 +201,9 @@ class CorsRules:
         A rule whose filter needs the response cannot decide yet: when it stands
         before the match, the preflight goes to the backend and is rewritten later.
         """
-        if flow.response or flow.error or not flow.live or flow.request.data.method.upper() != b"OPTIONS":
+        if flow.request.data.method.upper() != b"OPTIONS" or flow.response or flow.error or not flow.live:
             return  # (the method as sent: spared decoding on every flow)
-        target = _target(flow, notes(flow).view.cors)
+        target = _target(flow, request_view(flow).cors)
         if not target.cors.preflight:
             return
         if self._faults_preflights and logger.isEnabledFor(logging.INFO):
@@ -237,23 +237,24 @@ class CorsRules:
         """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
             return
-        flow_notes = notes(flow)
-        seen = flow_notes.view.cors
-        if seen.origin is None and not self.rules.acts_without_origin:
+        view = request_view(flow)
+        seen = view.cors
+        if seen.origin is None and not self.rules.acts_without_origin(flow.request.host):
             return
         target = _target(flow, seen)
         rule = self.rules.first_match(target)
         if rule is None:
             return
         response = flow.response
-        raw = response.headers.fields
+        headers = response.data.headers  # (not the property: this runs on every flow)
+        raw = headers.fields
         plan = self._plan(rule, flow, target.cors, raw, response)
         fields, outcome = plan.fields(raw), plan.outcome
         if outcome.status is None and _unchanged(raw, fields) or plan.unsafe and _writes_unsafe(rule, flow, plan.unsafe, raw):
             return
         what = outcome.what
-        response.headers.fields = fields  # in place: no new Headers to build
-        flow_notes.note_written(fields, plan.shape)
+        headers.fields = fields  # in place: no new Headers to build
+        note_written(flow, fields, plan.shape, view)
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)

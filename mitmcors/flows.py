@@ -94,67 +94,50 @@ class RequestView(NamedTuple):
     checked: bool
 
 
-NOTES = "_mitmcors_notes"
+# What a hook learns of a flow for the hooks after it, kept on the flow object itself:
+# not in ``flow.metadata``, which mitmproxy saves and shows, nor in a weak dictionary,
+# which costs more than reading the request. A copy of the flow (a replay) has neither.
+VIEW = "_mitmcors_view"  # the request's view, and the request fields it was read from
+WRITTEN = "_mitmcors_written"  # the response header lines a rule wrote, their shape, the view it read
 
 
-class Notes:
-    """What a hook learns of a flow for the hooks after it: the request as read (and the
-    request fields it was read from), and the header lines a rule wrote, with their shape.
-
-    Kept on the flow object itself, under NOTES: not in ``flow.metadata``, which mitmproxy
-    saves and shows, nor in a weak dictionary, which costs more than reading the request.
-    A copy of the flow (a replay) starts without them.
-    """
-
-    __slots__ = ("stamp", "view", "written", "written_shape")
-
-    def __init__(self, stamp: tuple[Any, ...], view: RequestView) -> None:
-        self.stamp = stamp
-        self.view = view
-        self.written: RawFields | None = None
-        self.written_shape: Shape | None = None
-
-    def note_written(self, fields: RawFields, shape: Shape | None) -> None:
-        """The response header lines a rule wrote, and their shape when known."""
-        self.written, self.written_shape = fields, shape
-
-    def shape_of(self, fields: RawFields) -> Shape | None:
-        """The shape of the response's header lines: known when they are what a rule wrote."""
-        if fields is self.written and self.written_shape is not None:
-            return self.written_shape
-        return shapes.shape(fields)
-
-
-def notes(flow: http.HTTPFlow) -> Notes:
-    """The flow's notes; its request read as CORS sees it once for all the hooks of both
-    halves (reading it is most of what a flow no rule concerns costs). A request changed
-    since (an intercepted flow, edited) is read again."""
+def request_view(flow: http.HTTPFlow) -> RequestView:
+    """The flow's request as CORS sees it, read once for all the hooks of both halves
+    (reading it is most of what a flow no rule concerns costs). A request changed since
+    (an intercepted flow, edited) is read again."""
     data = flow.request.data
     stamp = (data.headers.fields, data.method, data.scheme, data.host, data.port, data.authority)  # what it reads
-    found: Notes | None = getattr(flow, NOTES, None)
-    if found is None or found.stamp != stamp:
-        found = Notes(stamp, _read(flow))
-        setattr(flow, NOTES, found)
-    return found
+    known = getattr(flow, VIEW, None)
+    if known is None or known[0] != stamp:
+        known = (stamp, _read(flow))
+        setattr(flow, VIEW, known)
+    return known[1]
 
 
-def written_by_rule(flow: http.HTTPFlow, fields: RawFields) -> Notes | None:
-    """The flow's notes, if these are the very header lines a rule wrote: then the request
-    was read for this response, moments ago, and is not read again."""
-    found: Notes | None = getattr(flow, NOTES, None)
-    return found if found is not None and found.written is fields else None
+def note_written(flow: http.HTTPFlow, fields: RawFields, shape: Shape | None, view: RequestView) -> None:
+    """The response header lines a rule wrote, their shape when known, and the view of
+    the request it wrote them for."""
+    setattr(flow, WRITTEN, (fields, shape, view))
+
+
+def written_by_rule(flow: http.HTTPFlow, fields: RawFields) -> tuple[RequestView, Shape | None] | None:
+    """If these are the very header lines a rule wrote: the view of the request, read for
+    this response moments ago and not read again, and the lines' shape when known."""
+    written = getattr(flow, WRITTEN, None)
+    if written is None or written[0] is not fields:
+        return None
+    return written[2], written[1]
 
 
 def _read(flow: http.HTTPFlow) -> RequestView:
     request = flow.request
     data = request.data
     wanted = _wanted_headers(data.headers.fields)
-    seen = _cors_request(request.method, wanted)
+    seen = _cors_request(data.method.decode("utf-8", "surrogateescape").upper(), wanted)  # request.method
     if seen.origin is None:
         return RequestView(seen, None, False)
     authority = request.authority if data.http_version in HTTP2_OR_LATER else ""  # their Host
-    host = authority or _text(wanted.get(b"host"))
-    origin = _url_origin(flow, host, seen.origin, _text(wanted.get(b"sec-fetch-site")))
+    origin = _url_origin(flow, authority or wanted.get(b"host"), seen.origin, wanted.get(b"sec-fetch-site"))
     return RequestView(seen, origin, verdicts.is_cross_origin(seen.origin, origin, seen.mode))
 
 
@@ -162,29 +145,30 @@ HTTP2_OR_LATER = frozenset({b"HTTP/2.0", b"HTTP/3"})
 """As mitmproxy spells them: versions with lowercase header names and an :authority for Host."""
 
 
-def _wanted_headers(fields: RawFields) -> dict[bytes, bytes]:
+def _wanted_headers(fields: RawFields) -> dict[bytes, str]:
     """The request's header lines that CORS reads, in one pass (each lookup in
-    mitmproxy's Headers is a pass of its own), by lowercase name; a repeated one's
-    lines joined with ', ', as mitmproxy reads them."""
-    wanted: dict[bytes, bytes] = {}
+    mitmproxy's Headers is a pass of its own), as text by lowercase name; a repeated
+    one's lines joined with ', ', as mitmproxy reads them."""
+    wanted: dict[bytes, str] = {}
     for name, value in fields:
         lowered = name.lower()
         if lowered in _CORS_REQUEST_HEADERS:
-            wanted[lowered] = wanted[lowered] + b", " + value if lowered in wanted else value
+            text = value.decode("utf-8", "surrogateescape")
+            wanted[lowered] = f"{wanted[lowered]}, {text}" if lowered in wanted else text
     return wanted
 
 
-def _cors_request(method: str, wanted: dict[bytes, bytes]) -> cors.CorsRequest:
-    origin, requested_method = _text(wanted.get(b"origin")), _text(wanted.get(_REQUEST_METHOD))
-    cookie, mode = b"cookie" in wanted, _text(wanted.get(b"sec-fetch-mode"))
+def _cors_request(method: str, wanted: dict[bytes, str]) -> cors.CorsRequest:
+    origin, requested_method = wanted.get(b"origin"), wanted.get(_REQUEST_METHOD)
+    cookie, mode = b"cookie" in wanted, wanted.get(b"sec-fetch-mode")
     if not cors.is_preflight(method, origin, requested_method):
         return cors.CorsRequest(origin, method, False, (), False, cookie, mode)
     return cors.CorsRequest(
         origin,
         requested_method or method,
         True,
-        cors.requested_header_names(_text(wanted.get(_REQUEST_HEADERS))),
-        (_text(wanted.get(_REQUEST_PRIVATE_NETWORK)) or "").lower() == "true",
+        cors.requested_header_names(wanted.get(_REQUEST_HEADERS)),
+        (wanted.get(_REQUEST_PRIVATE_NETWORK) or "").lower() == "true",
         cookie,
         mode,
     )
@@ -199,8 +183,7 @@ _CORS_REQUEST_HEADERS = frozenset({
 })
 
 
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("utf-8", "surrogateescape")
+REVERSE = mode_specs.ReverseMode.type_name
 
 
 def url_origin(flow: http.HTTPFlow) -> str:
@@ -218,8 +201,8 @@ def _url_origin(flow: http.HTTPFlow, host: str | None, origin: str | None, fetch
     own word (Sec-Fetch-Site: same-origin) or the address it connected to stands in for it.
     """
     request = flow.request
-    if not isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-        scheme = request.scheme
+    if flow.client_conn.proxy_mode.type_name != REVERSE:  # (an ABC's isinstance costs more than the rest)
+        scheme = request.data.scheme.decode("utf-8", "surrogateescape")
         return f"{scheme}://{(host or url.hostport(scheme, request.host, request.port)).lower()}"
     backend = url.hostport(request.scheme, request.host, request.port)
     scheme = "https" if flow.client_conn.tls_established else "http"
@@ -234,7 +217,7 @@ def _url_origin(flow: http.HTTPFlow, host: str | None, origin: str | None, fetch
 def fetched_url(flow: http.HTTPFlow, origin: str | None = None) -> str:
     """The URL the browser fetched: in reverse mode the proxy's own, not the backend's.
     ``origin`` is its ``url_origin``, when already known (a cross-origin request's view has it)."""
-    return (origin or notes(flow).view.url_origin or url_origin(flow)) + flow.request.path
+    return (origin or request_view(flow).url_origin or url_origin(flow)) + flow.request.path
 
 
 def text_fields(headers: http.Headers) -> cors.Fields:

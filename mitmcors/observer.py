@@ -14,12 +14,12 @@ from typing import Any, Hashable, NamedTuple
 
 from mitmproxy import ctx, flow as mitmflow, http
 
-from mitmcors import cors, engines, urls, verdicts
+from mitmcors import cors, engines, shapes, urls, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
     CHANGED_BY, RequestView, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
-    Notes, decoded, notes, text_fields, url_origin, written_by_rule,
+    decoded, request_view, text_fields, url_origin, written_by_rule,
 )
 from mitmcors.profiles import CHROMIUM, OTHER_PROFILES, Profile
 from mitmcors.report import ReportFile
@@ -125,14 +125,14 @@ class CorsVerdicts:
         if response is not None and response.stream:
             self._judge_response(flow, response)
         elif response is None and _server_side(error):
-            self._judge(flow, notes(flow), 502, (), error.msg)
+            self._judge(flow, request_view(flow), 502, (), None, error.msg)
 
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
-        raw, status = response.headers.fields, response.status_code
-        flow_notes = written_by_rule(flow, raw) or notes(flow)
-        if flow_notes.view.cors.origin is None and status not in verdicts.REDIRECT_STATUSES:
+        raw, status = response.data.headers.fields, response.data.status_code
+        view, shape = written_by_rule(flow, raw) or (request_view(flow), None)
+        if view.cors.origin is None and status not in verdicts.REDIRECT_STATUSES:
             return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
-        self._judge(flow, flow_notes, status, raw, None)
+        self._judge(flow, view, status, raw, shape, None)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
@@ -156,16 +156,17 @@ class CorsVerdicts:
         return "".join(summaries)
 
     def _judge(
-        self, flow: http.HTTPFlow, flow_notes: Notes, status: int, raw: RawFields, connection_error: str | None
+        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, shape: Shape | None,
+        connection_error: str | None,
     ) -> None:
-        view = flow_notes.view
+        """``shape``: the response's, when already known."""
         seen = view.cors
         chain = self._chains.find(fetched_url(flow, view.url_origin), consume=not seen.preflight) if self._chains else None
         if status in verdicts.REDIRECT_STATUSES:
             self._remember_redirect(flow, seen, chain, status, decoded(raw))
         if not view.checked:
             return
-        verdict, elsewhere, differing = self._decided(flow, view, status, raw, flow_notes.shape_of(raw), chain)
+        verdict, elsewhere, differing = self._decided(flow, view, status, raw, shape or shapes.shape(raw), chain)
         self._count(verdict, differing)
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
         shown = noteworthy and (self._flows_kept or logger.isEnabledFor(logging.INFO if verdict.allowed else logging.WARNING))

@@ -156,16 +156,14 @@ class RuleSet:
         self.rules = tuple(rules)
         self.files = tuple(files)
         warnings: list[str] = []
-        # allow and break act on CORS requests only: without Rewrite rules, a flow
-        # without Origin is none of the rules' business.
-        self.acts_without_origin = False
+        self._any_rewrite = False
         by_host: dict[str, list[Rule]] = {}
         unindexed: list[Rule] = []
         for count, rule in enumerate(self.rules, 1):
             if not count % RULES_PER_STEP:
                 yield
             warnings += rule.warnings
-            self.acts_without_origin = self.acts_without_origin or isinstance(rule.action, Rewrite)
+            self._any_rewrite = self._any_rewrite or isinstance(rule.action, Rewrite)
             hosts = rule.match.host
             if hosts is not None and hosts.literals is not None:
                 for host in set(hosts.literals):
@@ -180,6 +178,7 @@ class RuleSet:
         self._unindexed = tuple(unindexed)
         self.warnings = tuple(warnings)
         self._for_host: dict[str, tuple[Rule, ...]] = {}  # hosts seen: the rules for each
+        self._rewrites_host: dict[str, bool] = {}  # hosts seen: whether a Rewrite is among their rules
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -187,7 +186,7 @@ class RuleSet:
     def releasing(self) -> Steps[None]:
         """Let go of the rules RULES_PER_STEP at a time, leaving the set empty: dropped at
         once, 100,000 rules take 20 ms to free. Only for a set nothing else uses."""
-        self._for_host = {}
+        self._for_host, self._rewrites_host = {}, {}
         while self._by_host:
             for _ in range(min(RULES_PER_STEP, len(self._by_host))):
                 self._by_host.popitem()
@@ -208,6 +207,19 @@ class RuleSet:
             if match.matches_besides_host(target):
                 return rule
         return None
+
+    def acts_without_origin(self, host: str) -> bool:
+        """Whether a rule for ``host`` may change a flow without Origin: allow and break
+        act on CORS requests only, so only a Rewrite can; worked out once per host."""
+        if not self._any_rewrite:
+            return False
+        host = host.lower()
+        acts = self._rewrites_host.get(host)
+        if acts is None:
+            acts = any(isinstance(rule.action, Rewrite) for rule in self._rules_for(host))
+            if len(self._rewrites_host) < HOSTS_REMEMBERED:
+                self._rewrites_host[host] = acts
+        return acts
 
     def _rules_for(self, host: str) -> tuple[Rule, ...]:
         """The rules whose host condition holds for ``host``, in order: worked out once

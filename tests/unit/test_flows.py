@@ -10,7 +10,7 @@ from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors import shapes
-from mitmcors.flows import NOTES, notes, url_origin, written_by_rule
+from mitmcors.flows import VIEW, note_written, request_view, url_origin, written_by_rule
 from mitmcors.observer import CorsVerdicts
 
 
@@ -65,7 +65,7 @@ def test_the_url_origin_is_the_one_the_browser_fetched(f, origin):
 def test_a_cross_origin_requests_view_names_the_same_url_origin(f, origin):
     f = f.copy()
     f.request.headers["Origin"] = "http://page.test"
-    view = notes(f).view
+    view = request_view(f)
     assert view.url_origin == origin
     assert view.checked
 
@@ -73,20 +73,21 @@ def test_a_cross_origin_requests_view_names_the_same_url_origin(f, origin):
 def test_a_request_is_read_once_and_again_when_edited():
     f = flow("http://api.test/v1", "api.test")
     f.request.headers["Origin"] = "http://page.test"
-    first = notes(f)
-    assert notes(f) is first, "read once for every hook"
+    first = request_view(f)
+    assert request_view(f) is first, "read once for every hook"
     f.request.headers["Origin"] = "http://other.test"  # an intercepted flow, edited
-    assert notes(f).view.cors.origin == "http://other.test"
+    assert request_view(f).cors.origin == "http://other.test"
     f.request.url = "http://other.test/v1"
-    assert notes(f).view.url_origin == "http://other.test" and not notes(f).view.checked, "now same-origin"
-    assert getattr(f.copy(), NOTES, None) is None, "a copy (a replay) reads its request afresh"
+    assert request_view(f).url_origin == "http://other.test" and not request_view(f).checked, "now same-origin"
+    assert getattr(f.copy(), VIEW, None) is None, "a copy (a replay) reads its request afresh"
 
 
-def test_the_notes_of_a_rule_go_only_with_the_lines_it_wrote():
+def test_what_a_rule_wrote_goes_only_with_the_lines_it_wrote():
     f = flow("http://api.test/v1", "api.test")
     written = ((b"Access-Control-Allow-Origin", b"*"),)
-    notes(f).note_written(written, shapes.shape(written))
-    assert written_by_rule(f, written) is notes(f)
+    view = request_view(f)
+    note_written(f, written, shapes.shape(written), view)
+    assert written_by_rule(f, written) == (view, shapes.shape(written))
     assert written_by_rule(f, tuple(line for line in written)) is None, "lines that merely look the same"
     assert written_by_rule(flow("http://api.test/v1", "api.test"), written) is None
 

@@ -419,6 +419,23 @@ def test_the_first_matching_rule_wins_across_indexed_and_unindexed_rules():
     assert rule_set.first_match(target("http://else.test/v3/x")).name == "any host"
 
 
+def test_only_a_hosts_rewrite_rules_concern_its_flows_without_origin():
+    """allow and break act on CORS requests only: a flow without Origin is read no
+    further unless a rewrite for its host may apply."""
+    rule_set = RuleSet(parse_rules(
+        "rules:\n"
+        "  - {name: allowed, match: {host: api.test}, allow: {}}\n"
+        "  - {name: services, match: {host: '*.svc.test'}, strip: all}\n"
+        "  - {name: broken, match: {host: broken.test}, break: missing-allow-origin-header}\n"
+    ))
+    assert not rule_set.acts_without_origin("api.test")
+    assert not rule_set.acts_without_origin("broken.test")
+    assert rule_set.acts_without_origin("a.svc.test")
+    assert rule_set.acts_without_origin("A.SVC.test")
+    assert not RuleSet(parse_rules("rules: [{name: open, allow: {}}]")).acts_without_origin("a.svc.test")
+    assert RuleSet(parse_rules("rules: [{name: any, set: {X-A: '1'}}]")).acts_without_origin("api.test")
+
+
 def test_no_rule_matches_in_an_empty_set():
     assert RuleSet(()).first_match(target()) is None
 
