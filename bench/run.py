@@ -8,7 +8,8 @@
 
 Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
 bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
-the same, the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
+the same, a script with the addon's hooks doing nothing (``noop_addon.py``: what calling
+a script's hooks costs by itself), the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
 generated rules (the matching rule last, after ten wildcard-host rules every flow must
 try), and bare and 1,000 rules again in reverse mode. Then keep-alive clients load each
 configuration and its baseline back to back, a pair at a time, with cross-origin GETs,
@@ -51,6 +52,7 @@ from workload import (  # noqa: E402
 )
 
 DEFAULT_OUTPUT = REPO / "bench" / "results.json"
+NO_OP_ADDON = REPO / "bench" / "noop_addon.py"  # the floor: a script with the addon's hooks, doing nothing
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BIG_STARTUP_TIMEOUT = 180.0  # seconds for a mitmdump loading 100,000 rules before it listens
 
@@ -148,6 +150,7 @@ def proxies(settings: Settings, folder: Path, backend_port: int) -> list[Proxy]:
     return [
         Proxy("bare", addon=False),
         Proxy("modify-headers", addon=False, args=modify_headers_args()),
+        Proxy("no-op", addon=False, args=["-s", str(NO_OP_ADDON)]),
         Proxy("fixed-rule", addon=True, rules=[fixed_headers_rule(folder)]),
         Proxy("observe", addon=True),
         Proxy("small", addon=True, rules=small_files),
@@ -165,10 +168,12 @@ def configurations(settings: Settings) -> list[Configuration]:
         Configuration("--modify-headers, 2 fixed headers", "modify-headers", "cors", True, "bare"),
         Configuration("addon, 1 rule setting the same 2", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
                       Target(1.0)),
+        Configuration("a script whose hooks do nothing", "no-op", "cors", False, "bare"),
         Configuration("addon, observe mode (no rules)", "observe", "cors", False, "bare"),
         Configuration(f"addon, {small:,} rules", "small", "cors", True, "bare", Target(0.95)),
         Configuration(f"addon, {large:,} rules", "large", "cors", True, "bare", Target(0.93)),
         Configuration("bare, no Origin", "bare", "plain", False),
+        Configuration("a script whose hooks do nothing, no Origin", "no-op", "plain", False, "bare, no Origin"),
         Configuration(f"addon, {small:,} rules, no Origin", "small", "plain", False, "bare, no Origin", Target(0.98)),
         Configuration("bare, preflight mix", "bare", "preflight", False),
         Configuration(f"addon, {small:,} rules, preflight mix", "small", "preflight", True, "bare, preflight mix",

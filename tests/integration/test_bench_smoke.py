@@ -54,6 +54,7 @@ def test_quick_run_measures_every_configuration_against_its_baseline(quick_run: 
     assert {row["requests"] for row in rows.values()} == {"cors", "plain", "preflight"}
     assert {row["mode"] for row in rows.values()} == {"regular", "reverse"}
     assert any("--modify-headers" in row["command"] for row in rows.values())
+    assert any(row["command"][-1].endswith("noop_addon.py") for row in rows.values()), "the floor is measured too"
     for row in rows.values():
         assert row["median_requests_per_second"] > 0, row
         assert row["baseline"] is None or row["baseline"] in rows
