@@ -93,3 +93,21 @@ def test_the_hostile_input_benchmark_runs_its_quick_parts():
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 4 + 8 and all(line.endswith((" ms", " ns")) for line in lines), run.stdout
+
+
+def test_the_in_proxy_timing_runs_through_a_real_mitmdump():
+    """bench/in_proxy.py: the addon's hooks timed inside mitmdump, for both kinds of request."""
+    command = [sys.executable, str(REPO / "bench" / "in_proxy.py"), "--seconds", "0.3"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["cors", "plain"], run.stdout
+    assert all("responseheaders" in line and "µs a flow" in line for line in lines)
+
+
+def test_the_dispatch_benchmark_runs_one_configuration():
+    """bench/dispatch.py, through a DumpMaster's own dispatch, with the addon and its rules."""
+    command = [sys.executable, str(REPO / "bench" / "dispatch.py"), "--only", "rules"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("rules") and "µs a flow" in run.stdout, run.stdout
