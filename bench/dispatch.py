@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from mitmproxy import options  # noqa: E402
+from mitmproxy import hooks, options  # noqa: E402
 from mitmproxy.proxy.layers import http as http_layer  # noqa: E402
 from mitmproxy.test import tflow  # noqa: E402
 from mitmproxy.tools import dump  # noqa: E402
@@ -41,10 +41,11 @@ ROUNDS = 3
 async def per_flow(scripts: list[str], rules: list[str]) -> list[float]:
     """µs a flow in each repeat, through a mitmdump's addons (quiet, as ``-q``)."""
     master = dump.DumpMaster(options.Options(), with_termlog=True, with_dumper=False)
-    master.options.update(termlog_verbosity="error", scripts=scripts)
+    master.options.update(termlog_verbosity="error", server=False, scripts=scripts)  # no proxy listening
     await asyncio.sleep(0.2)  # the script loads
     if rules:
         master.options.update(cors_rules=rules)
+    await master.addons.trigger_event(hooks.RunningHook())  # as mitmdump does once started (mitmproxy 12 loads its CA then)
     client, server = tflow.tclient_conn(), tflow.tserver_conn()
     timings = []
     for _ in range(40):
