@@ -3,12 +3,14 @@ cross-origin GET and the ``update`` after each, dispatched by a ``DumpMaster``'s
 ``handle_lifecycle`` to mitmdump's addons and to a script, if any.
 
     python bench/dispatch.py                 # each configuration in three fresh interpreters
-    python bench/dispatch.py --only rules    # one: none, empty, no-op, observe, rules
+    python bench/dispatch.py --only rules    # one: none, modify-headers, empty, no-op, observe, fixed-rule, rules
 
 Prints the best and the median µs a flow (of 40 repeats of 200 flows) per configuration:
-no script, an empty script, ``noop_addon.py`` (the addon's hooks, doing nothing), the addon
-without rules and with 1,000. The differences are what a script costs by being there, its
-hooks being called, and the addon's code run between mitmproxy's.
+no script; no script and ``--modify-headers`` setting ``run.py``'s two fixed CORS headers;
+an empty script; ``noop_addon.py`` (the addon's hooks, doing nothing); the addon without
+rules, with the one rule setting the same two headers, and with 1,000 rules. The
+differences are what mitmproxy's own addon costs for the fixed-header job, what a script
+costs by being there, its hooks being called, and the addon's code run between mitmproxy's.
 """
 
 from __future__ import annotations
@@ -32,16 +34,16 @@ from mitmproxy.test import tflow  # noqa: E402
 from mitmproxy.tools import dump  # noqa: E402
 
 import inprocess  # noqa: E402
-from workload import rule_files  # noqa: E402
+from workload import fixed_headers_rule, modify_headers_args, rule_files  # noqa: E402
 
-CONFIGURATIONS = ("none", "empty", "no-op", "observe", "rules")
+CONFIGURATIONS = ("none", "modify-headers", "empty", "no-op", "observe", "fixed-rule", "rules")
 ROUNDS = 3
 
 
-async def per_flow(scripts: list[str], rules: list[str]) -> list[float]:
+async def per_flow(scripts: list[str], rules: list[str], modify_headers: list[str]) -> list[float]:
     """µs a flow in each repeat, through a mitmdump's addons (quiet, as ``-q``)."""
     master = dump.DumpMaster(options.Options(), with_termlog=True, with_dumper=False)
-    master.options.update(termlog_verbosity="error", server=False, scripts=scripts)  # no proxy listening
+    master.options.update(termlog_verbosity="error", server=False, scripts=scripts, modify_headers=modify_headers)  # no proxy listening
     await asyncio.sleep(0.2)  # the script loads
     if rules:
         master.options.update(cors_rules=rules)
@@ -67,11 +69,12 @@ def measure(configuration: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         addon, empty = str(REPO / "cors_addon.py"), Path(folder) / "empty.py"
         empty.write_text("addons = []\n")
-        scripts = {"none": [], "empty": [str(empty)], "no-op": [str(REPO / "bench" / "noop_addon.py")],
-                   "observe": [addon], "rules": [addon]}[configuration]
-        rules = [str(path) for path in rule_files(1000, Path(folder))] if configuration == "rules" else []
-        timings = asyncio.run(per_flow(scripts, rules))
-    print(f"{configuration:8s} best {min(timings):6.1f} µs  median {statistics.median(timings):6.1f} µs a flow", flush=True)
+        scripts = {"none": [], "modify-headers": [], "empty": [str(empty)], "no-op": [str(REPO / "bench" / "noop_addon.py")],
+                   "observe": [addon], "fixed-rule": [addon], "rules": [addon]}[configuration]
+        rules = {"rules": rule_files(1000, Path(folder)), "fixed-rule": [fixed_headers_rule(Path(folder))]}.get(configuration, [])
+        modify_headers = modify_headers_args()[1::2] if configuration == "modify-headers" else []
+        timings = asyncio.run(per_flow(scripts, [str(path) for path in rules], modify_headers))
+    print(f"{configuration:14s} best {min(timings):6.1f} µs  median {statistics.median(timings):6.1f} µs a flow", flush=True)
     os._exit(0)
 
 

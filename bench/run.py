@@ -7,14 +7,14 @@
     .venv/bin/python bench/run.py --only reload inprocess   # some parts only (throughput, memory, reload, inprocess); written only with --output
 
 Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
-bare, ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
+bare (twice: the two measured against each other show the method's own error), ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
 the same, a script with the addon's hooks doing nothing (``noop_addon.py``: what calling
 a script's hooks costs by itself), the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
 generated rules (the matching rule last, after ten wildcard-host rules every flow must
 try), and bare and 1,000 rules again in reverse mode. Then keep-alive clients load each
-configuration and its baseline back to back, a pair at a time, with cross-origin GETs,
-GETs without Origin, or a mix of preflights and the PUTs they announce; a configuration's
-ratio is the median of its pairs' ratios (see ``pairs`` for why).
+configuration and its baseline at the same time, both mitmdumps sharing one core (see
+``rounds`` for why), with cross-origin GETs, GETs without Origin, or a mix of preflights
+and the PUTs they announce; a configuration's ratio is the median of its rounds' ratios.
 
 Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
 warm-up; the longest gap a steady client sees while the 10,000-rule file is rewritten;
@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
 from support.servers import MitmdumpProcess, find_mitmdump, free_port, mitmdump_command  # noqa: E402
 from workload import (  # noqa: E402
-    ORIGIN, RULES_PER_FILE, Backend, Sample, SteadyClient, drive, fixed_headers_rule, modify_headers_args, requests,
+    OPTIONS_ALLOW, ORIGIN, RULES_PER_FILE, Backend, Sample, SteadyClient, drive, fixed_headers_rule, modify_headers_args, requests,
     rule_files, rule_texts,
 )
 
@@ -69,8 +69,8 @@ _PART_PROXIES = {"memory": {"bare", "observe", "small", "large", "huge"}, "reloa
 
 @dataclass(frozen=True)
 class Settings:
-    pairs: int  # of measurements, per configuration and its baseline
-    seconds: float  # measured per configuration, in each pair
+    rounds: int  # of measurements of each configuration at once with its baseline
+    seconds: float  # measured in each round
     warm_up: float  # not counted, before each measurement
     connections: int
     rules: tuple[int, int, int]  # the "1,000", "10,000" and "100,000" of the issue
@@ -86,12 +86,12 @@ class Settings:
 
 
 FULL = Settings(
-    pairs=8, seconds=0.6, warm_up=0.2, connections=6, rules=(1_000, 10_000, 100_000),
+    rounds=6, seconds=1.2, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
     decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
     per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
 )
 QUICK = Settings(
-    pairs=1, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
+    rounds=1, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
     decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
     per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
 )
@@ -149,6 +149,7 @@ def proxies(settings: Settings, folder: Path, backend_port: int) -> list[Proxy]:
     small_files = files(small)
     return [
         Proxy("bare", addon=False),
+        Proxy("bare-twin", addon=False),  # the method's own error: bare against bare
         Proxy("modify-headers", addon=False, args=modify_headers_args()),
         Proxy("no-op", addon=False, args=["-s", str(NO_OP_ADDON)]),
         Proxy("fixed-rule", addon=True, rules=[fixed_headers_rule(folder)]),
@@ -165,6 +166,7 @@ def configurations(settings: Settings) -> list[Configuration]:
     small, large, _ = settings.rules
     return [
         Configuration("bare", "bare", "cors", rules_act=False),
+        Configuration("a second bare mitmdump", "bare-twin", "cors", False, "bare"),
         Configuration("--modify-headers, 2 fixed headers", "modify-headers", "cors", True, "bare"),
         Configuration("addon, 1 rule setting the same 2", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
                       Target(1.0)),
@@ -187,9 +189,33 @@ def configurations(settings: Settings) -> list[Configuration]:
 # Running mitmdump
 
 
+@dataclass(frozen=True)
+class Cores:
+    """Where the mitmdumps run, and where this process (the clients, the backend) does."""
+
+    proxies: frozenset[int]
+    clients: frozenset[int]
+
+    @classmethod
+    def split(cls) -> Cores:
+        """The last core this process may use for the mitmdumps, the others for itself:
+        two mitmdumps measured at once then share a core and nothing else. With one core,
+        everything shares it."""
+        available = sorted(os.sched_getaffinity(0))
+        return cls(frozenset(available[-1:]), frozenset(available[:-1] or available))
+
+
+def pin(pid: int, cores: frozenset[int]) -> None:
+    """Every thread of a process onto these cores (threads it starts later inherit them)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cores)
+
+
 @contextmanager
-def started(proxies_: Sequence[Proxy]) -> Iterator[dict[str, MitmdumpProcess]]:
-    """Every mitmdump at once (they start in parallel), stopped at the end."""
+def started(proxies_: Sequence[Proxy], cores: Cores) -> Iterator[dict[str, MitmdumpProcess]]:
+    """Every mitmdump at once (they start in parallel on every core), then pinned to
+    ``cores.proxies`` and this process to ``cores.clients``; stopped at the end."""
     with ExitStack() as stack:
         running = {}
         for proxy in proxies_:
@@ -199,6 +225,10 @@ def started(proxies_: Sequence[Proxy]) -> Iterator[dict[str, MitmdumpProcess]]:
             stack.callback(process.stop)
         with ThreadPoolExecutor(len(running)) as pool:  # each settles a moment once listening
             list(pool.map(lambda process: process.wait_until_listening(BIG_STARTUP_TIMEOUT), running.values()))
+        for process in running.values():
+            pin(process.pid, cores.proxies)
+        stack.callback(os.sched_setaffinity, 0, os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cores.clients)
         yield running
 
 
@@ -216,13 +246,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def check(configuration: Configuration, sample: Sample, backend_options: int) -> None:
+def check(configuration: Configuration, sample: Sample) -> None:
     """Refuse to report a rate for a proxy that did not do the job measured."""
     problem = None
     if configuration.requests == "preflight":
-        answered_here = backend_options == 0 and b"access-control-allow-methods: put" in sample.heads.get(True, b"")
+        head = sample.heads.get(True, b"")
+        from_backend = f"\r\nallow: {OPTIONS_ALLOW}".lower().encode() in head
+        answered_here = b"access-control-allow-methods: put" in head and not from_backend
         if configuration.rules_act != answered_here:
-            problem = f"preflights {'not ' if configuration.rules_act else ''}answered at the proxy ({backend_options} reached the backend)"
+            problem = f"preflights {'not ' if configuration.rules_act else ''}answered at the proxy: {head.decode(errors='replace')!r}"
     else:
         head = sample.heads.get(False, b"")
         allowed = f"access-control-allow-origin: {ORIGIN}".encode() in head
@@ -234,35 +266,36 @@ def check(configuration: Configuration, sample: Sample, backend_options: int) ->
         raise RuntimeError(f"{configuration.name}: {problem}")
 
 
-Pair = tuple[Sample, Sample]  # the baseline's sample and the configuration's, back to back
+Round = tuple[Sample, Sample]  # the baseline's sample and the configuration's, taken at once
 
 
-async def pairs(
+async def rounds(
     settings: Settings, configurations_: Sequence[Configuration], running: dict[str, MitmdumpProcess],
     proxies_: dict[str, Proxy], backend: Backend,
-) -> tuple[dict[str, list[Sample]], dict[str, list[Pair]]]:
-    """Each configuration against its baseline, back to back, ``settings.pairs`` times.
+) -> tuple[dict[str, list[Sample]], dict[str, list[Round]]]:
+    """Each configuration and its baseline loaded at the same time, ``settings.rounds`` times.
 
-    This machine (a shared VM) runs at times half as fast for a few seconds: a pair,
-    a second or two long, mostly falls within one such period, so its ratio holds
-    whatever the speed, and the median of the pairs leaves out the few a change of speed
-    split. Every other pair measures the baseline second; the configurations take turns.
+    This machine (a shared VM) runs at times half as fast for seconds on end: measured
+    one after the other, even back to back, a configuration and its baseline often saw
+    different machines, and two identical mitmdumps came out up to 0.04 apart. Measured
+    at once, both see the same machine, and on the one core they share (``Cores``) the
+    scheduler gives each half of it: the ratio of their rates is the ratio of what a
+    response costs each. The configurations take turns from round to round.
     """
     by_name = {configuration.name: configuration for configuration in configurations_}
     compared = [configuration for configuration in configurations_ if configuration.baseline]
     samples: dict[str, list[Sample]] = {configuration.name: [] for configuration in configurations_}
-    found: dict[str, list[Pair]] = {configuration.name: [] for configuration in compared}
-    for index in range(settings.pairs):
+    found: dict[str, list[Round]] = {configuration.name: [] for configuration in compared}
+    for index in range(settings.rounds):
         shift = index % len(compared)
         for configuration in [*compared[shift:], *compared[:shift]]:
             baseline = by_name[configuration.baseline or ""]
-            order = (baseline, configuration) if index % 2 == 0 else (configuration, baseline)
-            taken = {c.name: await sample(settings, c, running, proxies_, backend) for c in order}
-            for name, taken_sample in taken.items():
-                samples[name].append(taken_sample)
-            found[configuration.name].append((taken[baseline.name], taken[configuration.name]))
-        ratios = "  ".join(f"{_pair_ratio(c, found[c.name][-1]):.3f}" for c in compared)
-        print(f"pair {index + 1}/{settings.pairs} ratios: {ratios}", flush=True)
+            taken = await asyncio.gather(*(sample(settings, c, running, proxies_, backend) for c in (baseline, configuration)))
+            samples[baseline.name].append(taken[0])
+            samples[configuration.name].append(taken[1])
+            found[configuration.name].append((taken[0], taken[1]))
+        ratios = "  ".join(f"{_round_ratio(c, found[c.name][-1]):.3f}" for c in compared)
+        print(f"round {index + 1}/{settings.rounds} ratios: {ratios}", flush=True)
     return samples, found
 
 
@@ -273,16 +306,15 @@ async def sample(
     """One measurement of a configuration, checked to have done the job measured."""
     process, proxy = running[configuration.proxy], proxies_[configuration.proxy]
     sent = requests(configuration.requests, backend.port, process.port, proxy.reverse)
-    options_before = backend.seen["OPTIONS"]
     taken = await drive(process.port, sent, settings.connections, warm_up=settings.warm_up,
                         seconds=settings.seconds, cpu=lambda: cpu_seconds(process.pid))
-    check(configuration, taken, backend.seen["OPTIONS"] - options_before)
+    check(configuration, taken)
     return taken
 
 
-def _pair_ratio(configuration: Configuration, pair: Pair) -> float:
+def _round_ratio(configuration: Configuration, taken: Round) -> float:
     """The configuration's rate over its baseline's, in what the configuration is compared on."""
-    baseline, mine = pair
+    baseline, mine = taken
     if configuration.per_second == "preflights":
         return mine.preflight_rate / baseline.preflight_rate
     return mine.rate / baseline.rate
@@ -363,7 +395,7 @@ def in_process(settings: Settings) -> list[dict[str, Any]]:
 # The run
 
 
-async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str, Any]:
+async def measure(settings: Settings, cores: Cores, parts: Sequence[str] = PARTS) -> dict[str, Any]:
     if not set(parts) - {"inprocess"}:
         return {}
     backend = Backend()
@@ -374,7 +406,7 @@ async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str,
         proxies_ = {proxy.name: proxy for proxy in proxies(settings, Path(folder), backend.port)}
         needed = set().union(*(_PART_PROXIES.get(part, set(proxies_) - {"huge"}) for part in parts))
         began = time.monotonic()
-        with started([proxy for name, proxy in proxies_.items() if name in needed]) as running:
+        with started([proxy for name, proxy in proxies_.items() if name in needed], cores) as running:
             print(f"{len(running)} mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
             commands = {name: process.command for name, process in running.items()}
             if "memory" in parts:
@@ -382,8 +414,8 @@ async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str,
             if "huge" in running:
                 running.pop("huge").stop()  # its memory was all it was for
             if "throughput" in parts:
-                samples, found_pairs = await pairs(settings, configurations_, running, proxies_, backend)
-                found["throughput"] = _throughput(configurations_, samples, found_pairs, commands, proxies_)
+                samples, found_rounds = await rounds(settings, configurations_, running, proxies_, backend)
+                found["throughput"] = _throughput(configurations_, samples, found_rounds, commands, proxies_)
             if "reload" in parts:
                 stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
                 found["reload"] = {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS}
@@ -392,14 +424,14 @@ async def measure(settings: Settings, parts: Sequence[str] = PARTS) -> dict[str,
 
 
 def _throughput(
-    configurations_: Sequence[Configuration], samples: dict[str, list[Sample]], found_pairs: dict[str, list[Pair]],
+    configurations_: Sequence[Configuration], samples: dict[str, list[Sample]], found_rounds: dict[str, list[Round]],
     commands: dict[str, list[str]], proxies_: dict[str, Proxy],
 ) -> list[dict[str, Any]]:
     rows = []
     for configuration in configurations_:
         taken = samples[configuration.name]
-        compared = found_pairs.get(configuration.name, [])
-        ratios = [_pair_ratio(configuration, pair) for pair in compared]
+        compared = found_rounds.get(configuration.name, [])
+        ratios = [_round_ratio(configuration, taken) for taken in compared]
         cpu_ratios = [baseline.cpu_per_response / mine.cpu_per_response for baseline, mine in compared if mine.cpu_per_response]
         ratio = statistics.median(ratios) if ratios else None
         rows.append({
@@ -414,7 +446,7 @@ def _throughput(
             "median_cpu_microseconds_per_response": statistics.median(sample.cpu_per_response for sample in taken) * 1e6,
             "baseline": configuration.baseline,
             "compared": f"{configuration.per_second} per second",
-            "pair_ratios": ratios,
+            "round_ratios": ratios,
             "ratio": ratio,
             "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
             "target": str(configuration.target) if configuration.target else None,
@@ -450,7 +482,7 @@ def _in_process(settings: Settings, found: list[dict[str, Any]]) -> dict[str, li
     return {"decision": decision, "load": load}
 
 
-def environment(settings: Settings, quick: bool) -> dict[str, Any]:
+def environment(settings: Settings, cores: Cores, quick: bool) -> dict[str, Any]:
     from mitmproxy.version import VERSION
 
     def git(*args: str) -> str:
@@ -461,6 +493,8 @@ def environment(settings: Settings, quick: bool) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cores": os.cpu_count(),
+        "proxy_cores": sorted(cores.proxies),  # the mitmdumps'
+        "client_cores": sorted(cores.clients),  # the clients' and the backend's
         "load_average_before": os.getloadavg(),
         "commit": git("rev-parse", "HEAD"),
         "commit_subject": git("log", "-1", "--format=%s"),
@@ -488,7 +522,9 @@ def report(results: dict[str, Any]) -> tuple[str, list[Table], str]:
     env, settings = results["environment"], results["environment"]["settings"]
     machine = (f"mitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores; the addon as of "
                f"{env['addon_commit'][:10]}{' with uncommitted changes' if env['uncommitted_changes'] else ''}; "
-               f"{settings['pairs']} pairs of {settings['seconds']} s per configuration, {settings['connections']} connections")
+               f"{settings['rounds']} rounds of {settings['seconds']} s per configuration at once with its baseline, "
+               f"{settings['connections']} connections each; the mitmdumps on core {_cores(env['proxy_cores'])}, "
+               f"the clients on {_cores(env['client_cores'])}")
     checks = _checks(results)
     verdicts = [row["met"] for row in results.get("throughput", ()) if row["met"] is not None]
     verdicts += [check[3] == "pass" for check in checks]
@@ -510,8 +546,8 @@ def _throughput_table(results: dict[str, Any]) -> Table:
             row["target"] or "", _verdict(row["met"]), f"{row['median_cpu_microseconds_per_response']:,.0f} µs",
             _number(row["cpu_ratio"], ".3f"),
         ))
-    return Table("throughput (req/s: medians; each ratio the median of the configuration's pairs with its baseline, "
-                 "measured back to back)", rows,
+    return Table("throughput (req/s: medians, of a mitmdump sharing its core with the other one measured at the same "
+                 "time; each ratio the median of the configuration's rounds with its baseline)", rows,
                  (1, 2, 6, 7), "CPU/req: mitmdump's CPU time per response; CPU ratio: the baseline's over this "
                  "one's, a cross-check that other load on the machine disturbs less")
 
@@ -592,6 +628,10 @@ def _markdown(table: Table) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in (header, rule, *rows)]
 
 
+def _cores(numbers: Sequence[int]) -> str:
+    return ", ".join(map(str, numbers))
+
+
 def _number(value: float | None, form: str) -> str:
     return "" if value is None else format(value, form)
 
@@ -605,8 +645,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every part for a moment, tiny rule counts: a smoke run")
     parser.add_argument("--output", type=Path, help=f"the JSON results (default: {DEFAULT_OUTPUT.relative_to(REPO)} for a "
                         "full run; a --quick or --only run writes only where told, never over a full run's results)")
-    parser.add_argument("--pairs", type=int, help="pairs of measurements per configuration and its baseline")
-    parser.add_argument("--seconds", type=float, help="seconds measured per configuration in each pair")
+    parser.add_argument("--rounds", type=int, help="measurements of each configuration at once with its baseline")
+    parser.add_argument("--seconds", type=float, help="seconds measured in each round")
     parser.add_argument("--connections", type=int, help="keep-alive client connections")
     parser.add_argument("--report", type=Path, metavar="RESULTS", help="measure nothing: print the tables of a results file")
     parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
@@ -617,13 +657,14 @@ def main() -> None:
         print_report(json.loads(args.report.read_text()), args.markdown)
         return
     settings = QUICK if args.quick else FULL
-    overrides = {key: value for key in ("pairs", "seconds", "connections") if (value := getattr(args, key)) is not None}
+    overrides = {key: value for key in ("rounds", "seconds", "connections") if (value := getattr(args, key)) is not None}
     settings = Settings(**{**asdict(settings), **overrides})
 
     began = time.monotonic()
     print(f"mitmdump: {find_mitmdump()}", flush=True)
-    results: dict[str, Any] = {"environment": {**environment(settings, args.quick), "parts": list(args.only)}}
-    results.update(asyncio.run(measure(settings, args.only)))
+    cores = Cores.split()
+    results: dict[str, Any] = {"environment": {**environment(settings, cores, args.quick), "parts": list(args.only)}}
+    results.update(asyncio.run(measure(settings, cores, args.only)))
     if "inprocess" in args.only:
         results.update(_in_process(settings, in_process(settings)))
     results["environment"]["load_average_after"] = os.getloadavg()

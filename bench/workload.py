@@ -8,7 +8,6 @@ rules.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,8 @@ BACKEND_HEADERS = (("Content-Type", "text/plain"), ("X-Total", "42"))
 BACKEND_BODY = b"ok"
 FIXED_HEADERS = (("Access-Control-Allow-Origin", ORIGIN), ("Access-Control-Allow-Credentials", "true"))
 """The fixed-header job: what ``--modify-headers`` and a one-rule file both add to every response."""
+OPTIONS_ALLOW = "GET, PUT, OPTIONS"
+"""The backend's own answer to OPTIONS, in its Allow header: how a preflight it answered shows."""
 PATH = "/v1/items"
 WILDCARD_RULES = 10
 RULES_PER_FILE = MAX_RULES  # more rules take several files
@@ -106,16 +107,14 @@ def requests(kind: str, backend_port: int, proxy_port: int, reverse: bool) -> li
 
 class Backend:
     """A keep-alive HTTP/1.1 backend on loopback: 200 with a small body to every method
-    but OPTIONS, which gets 204 (as a backend with its own OPTIONS handler would).
-    Counts what it answers, so a benchmark can tell which requests reached it."""
+    but OPTIONS, which gets 204 and ``Allow`` (as a backend with its own OPTIONS handler would)."""
 
     def __init__(self) -> None:
-        self.seen: collections.Counter[str] = collections.Counter()
         self._server: asyncio.AbstractServer | None = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         head = "".join(f"{name}: {value}\r\n" for name, value in BACKEND_HEADERS)
         self._ok = f"HTTP/1.1 200 OK\r\n{head}Content-Length: {len(BACKEND_BODY)}\r\n\r\n".encode() + BACKEND_BODY
-        self._options = b"HTTP/1.1 204 No Content\r\nAllow: GET, PUT, OPTIONS\r\n\r\n"
+        self._options = f"HTTP/1.1 204 No Content\r\nAllow: {OPTIONS_ALLOW}\r\n\r\n".encode()
 
     @property
     def port(self) -> int:
@@ -140,9 +139,7 @@ class Backend:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                method = head[:head.index(b" ")].decode()
-                self.seen[method] += 1
-                writer.write(self._options if method == "OPTIONS" else self._ok)
+                writer.write(self._options if head.startswith(b"OPTIONS ") else self._ok)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

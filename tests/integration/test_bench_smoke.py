@@ -2,12 +2,13 @@
 through a real mitmdump and every section of the results is written.
 
 No timing is asserted: a run this short on a shared machine measures nothing. About
-20 seconds on two cores, most of it nine mitmdump processes starting.
+20 seconds on two cores, most of it eleven mitmdump processes starting.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,14 @@ def test_quick_run_writes_every_section(quick_run: tuple[dict[str, Any], str]) -
     assert {"mitmproxy", "python", "cores", "commit", "settings"} <= set(results["environment"])
 
 
+def test_quick_run_measures_the_mitmdumps_on_a_core_of_their_own(quick_run: tuple[dict[str, Any], str]) -> None:
+    """Two mitmdumps measured at once share one core, and the clients and the backend stay off it."""
+    environment = quick_run[0]["environment"]
+    proxies, clients = environment["proxy_cores"], environment["client_cores"]
+    assert len(proxies) == 1
+    assert not set(proxies) & set(clients) if len(os.sched_getaffinity(0)) > 1 else proxies == clients
+
+
 def test_quick_run_measures_every_configuration_against_its_baseline(quick_run: tuple[dict[str, Any], str]) -> None:
     rows = {row["configuration"]: row for row in quick_run[0]["throughput"]}
     assert {row["requests"] for row in rows.values()} == {"cors", "plain", "preflight"}
@@ -59,9 +68,10 @@ def test_quick_run_measures_every_configuration_against_its_baseline(quick_run: 
         assert row["median_requests_per_second"] > 0, row
         assert row["baseline"] is None or row["baseline"] in rows
         assert (row["ratio"] is None) == (row["baseline"] is None), row
-        assert len(row["pair_ratios"]) == (0 if row["baseline"] is None else 1), row  # --quick: one pair
+        assert len(row["round_ratios"]) == (0 if row["baseline"] is None else 1), row  # --quick: one round
         assert (row["met"] is None) == (row["target"] is None), row
     assert sum(row["target"] is not None for row in rows.values()) == 6
+    assert rows["a second bare mitmdump"]["baseline"] == "bare", "the method's own error is measured too"
 
 
 def test_quick_run_reports_decision_load_memory_and_reload(quick_run: tuple[dict[str, Any], str]) -> None:
