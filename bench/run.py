@@ -86,7 +86,7 @@ class Settings:
 
 
 FULL = Settings(
-    rounds=6, seconds=1.2, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
+    rounds=8, seconds=1.0, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
     decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
     per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
 )
@@ -280,7 +280,8 @@ async def rounds(
     different machines, and two identical mitmdumps came out up to 0.04 apart. Measured
     at once, both see the same machine, and on the one core they share (``Cores``) the
     scheduler gives each half of it: the ratio of their rates is the ratio of what a
-    response costs each. The configurations take turns from round to round.
+    response costs each. The configurations take turns from round to round, and every
+    other round the configuration's clients connect first.
     """
     by_name = {configuration.name: configuration for configuration in configurations_}
     compared = [configuration for configuration in configurations_ if configuration.baseline]
@@ -290,10 +291,12 @@ async def rounds(
         shift = index % len(compared)
         for configuration in [*compared[shift:], *compared[:shift]]:
             baseline = by_name[configuration.baseline or ""]
-            taken = await asyncio.gather(*(sample(settings, c, running, proxies_, backend) for c in (baseline, configuration)))
-            samples[baseline.name].append(taken[0])
-            samples[configuration.name].append(taken[1])
-            found[configuration.name].append((taken[0], taken[1]))
+            order = (baseline, configuration) if index % 2 == 0 else (configuration, baseline)  # whose clients connect first
+            taken = dict(zip((c.name for c in order), await asyncio.gather(
+                *(sample(settings, c, running, proxies_, backend) for c in order))))
+            for name, taken_sample in taken.items():
+                samples[name].append(taken_sample)
+            found[configuration.name].append((taken[baseline.name], taken[configuration.name]))
         ratios = "  ".join(f"{_round_ratio(c, found[c.name][-1]):.3f}" for c in compared)
         print(f"round {index + 1}/{settings.rounds} ratios: {ratios}", flush=True)
     return samples, found
