@@ -63,13 +63,14 @@ MEMORY_TARGET_MB = 200.0  # the huge number of rules, over bare mitmdump
 STALL_TARGET_MS = 20.0
 
 PARTS = ("throughput", "memory", "reload", "inprocess")
-# The mitmdump processes each part needs (the throughput part: all but "huge").
-_PART_PROXIES = {"memory": {"bare", "observe", "small", "large", "huge"}, "reload": {"large"}, "inprocess": set()}
+# The mitmdump processes the memory and reload parts need (the throughput part starts its own).
+_PART_PROXIES = {"memory": {"bare", "observe", "small", "large", "huge"}, "reload": {"large"}}
 
 
 @dataclass(frozen=True)
 class Settings:
     rounds: int  # of measurements of each configuration at once with its baseline
+    rounds_per_set: int  # taken with one set of mitmdumps, before fresh ones
     seconds: float  # measured in each round
     warm_up: float  # not counted, before each measurement
     connections: int
@@ -86,12 +87,12 @@ class Settings:
 
 
 FULL = Settings(
-    rounds=8, seconds=1.0, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
+    rounds=8, rounds_per_set=2, seconds=1.0, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
     decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
     per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
 )
 QUICK = Settings(
-    rounds=1, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
+    rounds=1, rounds_per_set=1, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
     decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
     per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
 )
@@ -269,37 +270,59 @@ def check(configuration: Configuration, sample: Sample) -> None:
 Round = tuple[Sample, Sample]  # the baseline's sample and the configuration's, taken at once
 
 
-async def rounds(
-    settings: Settings, configurations_: Sequence[Configuration], running: dict[str, MitmdumpProcess],
-    proxies_: dict[str, Proxy], backend: Backend,
-) -> tuple[dict[str, list[Sample]], dict[str, list[Round]]]:
-    """Each configuration and its baseline loaded at the same time, ``settings.rounds`` times.
+class Rounds:
+    """Each configuration and its baseline loaded at the same time, round after round.
 
     This machine (a shared VM) runs at times half as fast for seconds on end: measured
     one after the other, even back to back, a configuration and its baseline often saw
     different machines, and two identical mitmdumps came out up to 0.04 apart. Measured
     at once, both see the same machine, and on the one core they share (``Cores``) the
     scheduler gives each half of it: the ratio of their rates is the ratio of what a
-    response costs each. The configurations take turns from round to round, and every
-    other round the configuration's clients connect first.
+    response costs each. What is left is each process's own luck (where its memory
+    lies): two bare mitmdumps differ by up to 0.02 for as long as they run, so every
+    few rounds are taken with fresh processes (``throughput``). The configurations take
+    turns from round to round, and every other round the configuration's clients connect
+    first.
     """
-    by_name = {configuration.name: configuration for configuration in configurations_}
-    compared = [configuration for configuration in configurations_ if configuration.baseline]
-    samples: dict[str, list[Sample]] = {configuration.name: [] for configuration in configurations_}
-    found: dict[str, list[Round]] = {configuration.name: [] for configuration in compared}
-    for index in range(settings.rounds):
-        shift = index % len(compared)
-        for configuration in [*compared[shift:], *compared[:shift]]:
-            baseline = by_name[configuration.baseline or ""]
+
+    def __init__(self, settings: Settings, configurations_: Sequence[Configuration], proxies_: dict[str, Proxy], backend: Backend) -> None:
+        self.settings, self.proxies, self.backend = settings, proxies_, backend
+        self.by_name = {configuration.name: configuration for configuration in configurations_}
+        self.compared = [configuration for configuration in configurations_ if configuration.baseline]
+        self.samples: dict[str, list[Sample]] = {configuration.name: [] for configuration in configurations_}
+        self.found: dict[str, list[Round]] = {configuration.name: [] for configuration in self.compared}
+
+    async def take(self, index: int, running: dict[str, MitmdumpProcess]) -> None:
+        """Round ``index``: every configuration at once with its baseline, in turn."""
+        shift = index % len(self.compared)
+        for configuration in [*self.compared[shift:], *self.compared[:shift]]:
+            baseline = self.by_name[configuration.baseline or ""]
             order = (baseline, configuration) if index % 2 == 0 else (configuration, baseline)  # whose clients connect first
             taken = dict(zip((c.name for c in order), await asyncio.gather(
-                *(sample(settings, c, running, proxies_, backend) for c in order))))
+                *(sample(self.settings, c, running, self.proxies, self.backend) for c in order))))
             for name, taken_sample in taken.items():
-                samples[name].append(taken_sample)
-            found[configuration.name].append((taken[baseline.name], taken[configuration.name]))
-        ratios = "  ".join(f"{_round_ratio(c, found[c.name][-1]):.3f}" for c in compared)
-        print(f"round {index + 1}/{settings.rounds} ratios: {ratios}", flush=True)
-    return samples, found
+                self.samples[name].append(taken_sample)
+            self.found[configuration.name].append((taken[baseline.name], taken[configuration.name]))
+        ratios = "  ".join(f"{_round_ratio(c, self.found[c.name][-1]):.3f}" for c in self.compared)
+        print(f"round {index + 1}/{self.settings.rounds} ratios: {ratios}", flush=True)
+
+
+async def throughput(
+    settings: Settings, cores: Cores, configurations_: Sequence[Configuration], proxies_: dict[str, Proxy], backend: Backend,
+) -> list[dict[str, Any]]:
+    """Every configuration against its baseline (``Rounds``), ``settings.rounds_per_set``
+    rounds with each set of fresh mitmdumps."""
+    measured = [proxies_[name] for name in dict.fromkeys(configuration.proxy for configuration in configurations_)]
+    taken = Rounds(settings, configurations_, proxies_, backend)
+    commands: dict[str, list[str]] = {}
+    for first in range(0, settings.rounds, settings.rounds_per_set):
+        began = time.monotonic()
+        with started(measured, cores) as running:
+            print(f"{len(running)} fresh mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
+            commands = commands or {name: process.command for name, process in running.items()}
+            for index in range(first, min(first + settings.rounds_per_set, settings.rounds)):
+                await taken.take(index, running)
+    return _throughput(configurations_, taken.samples, taken.found, commands, proxies_)
 
 
 async def sample(
@@ -407,21 +430,21 @@ async def measure(settings: Settings, cores: Cores, parts: Sequence[str] = PARTS
     found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         proxies_ = {proxy.name: proxy for proxy in proxies(settings, Path(folder), backend.port)}
-        needed = set().union(*(_PART_PROXIES.get(part, set(proxies_) - {"huge"}) for part in parts))
-        began = time.monotonic()
-        with started([proxy for name, proxy in proxies_.items() if name in needed], cores) as running:
-            print(f"{len(running)} mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
-            commands = {name: process.command for name, process in running.items()}
-            if "memory" in parts:
-                found["memory"] = _memory(settings, await memory(settings, running, proxies_, backend), commands)
-            if "huge" in running:
-                running.pop("huge").stop()  # its memory was all it was for
-            if "throughput" in parts:
-                samples, found_rounds = await rounds(settings, configurations_, running, proxies_, backend)
-                found["throughput"] = _throughput(configurations_, samples, found_rounds, commands, proxies_)
-            if "reload" in parts:
-                stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
-                found["reload"] = {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS}
+        needed = set().union(*(_PART_PROXIES.get(part, set()) for part in parts))
+        if needed:
+            began = time.monotonic()
+            with started([proxy for name, proxy in proxies_.items() if name in needed], cores) as running:
+                print(f"{len(running)} mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
+                commands = {name: process.command for name, process in running.items()}
+                if "memory" in parts:
+                    found["memory"] = _memory(settings, await memory(settings, running, proxies_, backend), commands)
+                if "huge" in running:
+                    running.pop("huge").stop()  # its memory was all it was for
+                if "reload" in parts:
+                    stall = await reload_stall(settings, running["large"], proxies_["large"].rules[-1], backend)
+                    found["reload"] = {**stall, "target_ms": STALL_TARGET_MS, "met": stall["longest_gap_ms"] <= STALL_TARGET_MS}
+        if "throughput" in parts:
+            found["throughput"] = await throughput(settings, cores, configurations_, proxies_, backend)
     await backend.close()
     return found
 
@@ -526,7 +549,8 @@ def report(results: dict[str, Any]) -> tuple[str, list[Table], str]:
     machine = (f"mitmproxy {env['mitmproxy']}, Python {env['python']}, {env['cores']} cores; the addon as of "
                f"{env['addon_commit'][:10]}{' with uncommitted changes' if env['uncommitted_changes'] else ''}; "
                f"{settings['rounds']} rounds of {settings['seconds']} s per configuration at once with its baseline, "
-               f"{settings['connections']} connections each; the mitmdumps on core {_cores(env['proxy_cores'])}, "
+               f"fresh mitmdumps every {settings['rounds_per_set']}, {settings['connections']} connections each; "
+               f"the mitmdumps on core {_cores(env['proxy_cores'])}, "
                f"the clients on {_cores(env['client_cores'])}")
     checks = _checks(results)
     verdicts = [row["met"] for row in results.get("throughput", ()) if row["met"] is not None]
