@@ -71,6 +71,7 @@ _PART_PROXIES = {"memory": {"bare", "observe", "small", "large", "huge"}, "reloa
 class Settings:
     rounds: int  # of measurements of each configuration at once with its baseline
     rounds_per_set: int  # taken with one set of mitmdumps, before fresh ones
+    set_warm_up_requests: int  # each fresh mitmdump serves before its first round
     seconds: float  # measured in each round
     warm_up: float  # not counted, before each measurement
     connections: int
@@ -87,12 +88,12 @@ class Settings:
 
 
 FULL = Settings(
-    rounds=8, rounds_per_set=2, seconds=1.0, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
+    rounds=8, rounds_per_set=2, set_warm_up_requests=400, seconds=1.0, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
     decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
     per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
 )
 QUICK = Settings(
-    rounds=1, rounds_per_set=1, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
+    rounds=1, rounds_per_set=1, set_warm_up_requests=20, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
     decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
     per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
 )
@@ -320,6 +321,7 @@ async def throughput(
         with started(measured, cores) as running:
             print(f"{len(running)} fresh mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
             commands = commands or {name: process.command for name, process in running.items()}
+            await warm_up(settings.set_warm_up_requests, running, proxies_, backend)
             for index in range(first, min(first + settings.rounds_per_set, settings.rounds)):
                 await taken.take(index, running)
     return _throughput(configurations_, taken.samples, taken.found, commands, proxies_)
@@ -348,12 +350,16 @@ def _round_ratio(configuration: Configuration, taken: Round) -> float:
 
 async def memory(settings: Settings, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> dict[str, float]:
     """Every mitmdump's VmRSS after the same warm-up: ``warm_up_requests`` cross-origin GETs."""
-    found = {}
-    for name, process in running.items():
-        sent = requests("cors", backend.port, process.port, proxies_[name].reverse)
-        await drive(process.port, sent, settings.connections, count=settings.warm_up_requests)
-        found[name] = rss_mb(process.pid)
-    return found
+    await warm_up(settings.warm_up_requests, running, proxies_, backend)
+    return {name: rss_mb(process.pid) for name, process in running.items()}
+
+
+async def warm_up(count: int, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> None:
+    """``count`` cross-origin GETs through each mitmdump, all at once: what a fresh process
+    does at first (its first collections of long-lived objects, the addon's first
+    outcomes worked out) is then behind it."""
+    await asyncio.gather(*(drive(process.port, requests("cors", backend.port, process.port, proxies_[name].reverse), 2, count=count)
+                           for name, process in running.items()))
 
 
 async def reload_stall(settings: Settings, process: MitmdumpProcess, rule_file: Path, backend: Backend) -> dict[str, Any]:
