@@ -121,3 +121,18 @@ def test_the_dispatch_benchmark_runs_one_configuration():
     run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("rules") and "µs a flow" in run.stdout, run.stdout
+
+
+def test_the_profile_puts_a_response_in_parts_and_none_of_bare_in_the_addon():
+    """bench/profile.py: bare, the do-nothing script and the addon sampled by py-spy at once;
+    each row's parts add up to its CPU time per response, and bare runs no script code."""
+    command = [sys.executable, str(REPO / "bench" / "profile.py"), "--seconds", "2"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    header, *rows = run.stdout.splitlines()
+    assert "addon's code" in header and "mitmproxy's addon dispatch" in header, run.stdout
+    figures = {row[:32].strip(): [int(word) for word in row[32:].split() if word.isdigit()] for row in rows}
+    assert list(figures) == ["bare", "a script whose hooks do nothing", "addon, 1,000 rules"], run.stdout
+    for rate, cpu, *parts in figures.values():
+        assert rate > 0 and abs(sum(parts) - cpu) <= len(parts), run.stdout  # each part rounded
+    assert figures["bare"][2] == 0, run.stdout
