@@ -1,6 +1,6 @@
 """What the addon costs a proxy, against bare mitmdump in the same run (issue #9).
 
-    .venv/bin/python bench/run.py                      # the full run: about 3 minutes on 2 cores
+    .venv/bin/python bench/run.py                      # the full run: about 3.5 minutes on 2 cores
     .venv/bin/python bench/run.py --quick              # every part for a moment: a smoke run
     .venv/bin/python bench/run.py --output out.json    # results elsewhere than bench/results.json
     .venv/bin/python bench/run.py --report bench/results.json --markdown   # a run's tables, for the README

@@ -2,7 +2,7 @@
 through a real mitmdump and every section of the results is written.
 
 No timing is asserted: a run this short on a shared machine measures nothing. About
-20 seconds on two cores, most of it eleven mitmdump processes starting.
+20 seconds on two cores, most of it mitmdump processes starting.
 """
 
 from __future__ import annotations
