@@ -72,7 +72,7 @@ def measure(configuration: str) -> None:
         scripts = {"none": [], "modify-headers": [], "empty": [str(empty)], "no-op": [str(REPO / "bench" / "noop_addon.py")],
                    "observe": [addon], "fixed-rule": [addon], "rules": [addon]}[configuration]
         rules = {"rules": rule_files(1000, Path(folder)), "fixed-rule": [fixed_headers_rule(Path(folder))]}.get(configuration, [])
-        modify_headers = modify_headers_args()[1::2] if configuration == "modify-headers" else []
+        modify_headers = modify_headers_args()[1::2] if configuration == "modify-headers" else []  # the specs, not the flags
         timings = asyncio.run(per_flow(scripts, [str(path) for path in rules], modify_headers))
     print(f"{configuration:14s} best {min(timings):6.1f} µs  median {statistics.median(timings):6.1f} µs a flow", flush=True)
     os._exit(0)

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-from run import NO_OP_ADDON, Cores, Proxy, cpu_seconds, started, warm_up  # noqa: E402
+from run import NO_OP_ADDON, Cores, Proxy, cpu_seconds, started, warm_up_each  # noqa: E402
 from workload import Backend, drive, requests, rule_files  # noqa: E402
 
 PARTS = ("addon's code", "mitmproxy's addon dispatch", "the rest")
@@ -69,7 +69,7 @@ async def _measure(spy: str, seconds: int, backend: Backend) -> list[tuple[str, 
             Proxy("addon, 1,000 rules", addon=True, rules=rule_files(1000, Path(folder))),
         )}
         with started(list(proxies.values()), Cores.split()) as running:
-            await warm_up(400, running, proxies, backend)
+            await warm_up_each(400, running, proxies, backend)
             outputs = {name: Path(folder) / f"{index}.txt" for index, name in enumerate(running)}
             spies = [subprocess.Popen([spy, "record", "--nonblocking", "--full-filenames", "-r", str(RATE), "-d", str(seconds + 1), "-f", "raw",
                                        "-o", str(outputs[name]), "-p", str(process.pid)],

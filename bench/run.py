@@ -7,13 +7,14 @@
     .venv/bin/python bench/run.py --only reload inprocess   # some parts only (throughput, memory, reload, inprocess); written only with --output
 
 Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command line:
-bare (twice: the two measured against each other show the method's own error), ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing
-the same, a script with the addon's hooks doing nothing (``noop_addon.py``: what calling
-a script's hooks costs by itself), the addon without rules (observe mode: verdicts only), with 1,000 and 10,000
-generated rules (the matching rule last, after ten wildcard-host rules every flow must
-try), and bare and 1,000 rules again in reverse mode. Then keep-alive clients load each
-configuration and its baseline at the same time, both mitmdumps sharing one core (see
-``rounds`` for why), with cross-origin GETs, GETs without Origin, or a mix of preflights
+bare (twice: the two measured against each other show the method's own error),
+``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing the
+same, a script with the addon's hooks doing nothing (``noop_addon.py``: what calling a
+script's hooks costs by itself), the addon without rules (observe mode: verdicts only),
+with 1,000 and 10,000 generated rules (the matching rule last, after ten wildcard-host
+rules every flow must try), and bare and 1,000 rules again in reverse mode. Then
+keep-alive clients load each configuration and its baseline at the same time, both
+mitmdumps sharing one core (see ``Rounds`` for why), with cross-origin GETs, GETs without Origin, or a mix of preflights
 and the PUTs they announce; a configuration's ratio is the median of its rounds' ratios.
 
 Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
@@ -88,13 +89,13 @@ class Settings:
 
 
 FULL = Settings(
-    rounds=8, rounds_per_set=2, set_warm_up_requests=400, seconds=1.0, warm_up=0.3, connections=6, rules=(1_000, 10_000, 100_000),
-    decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3, quiet_seconds=5.0,
-    per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
+    rounds=8, rounds_per_set=2, set_warm_up_requests=400, seconds=1.0, warm_up=0.3, connections=6,
+    rules=(1_000, 10_000, 100_000), decision_rules=(10, 1_000, 10_000, 100_000), warm_up_requests=1_000, reloads=3,
+    quiet_seconds=5.0, per_file=RULES_PER_FILE, flows=300, repeats=30, loads=3, interpreter_per_count=True,
 )
 QUICK = Settings(
-    rounds=1, rounds_per_set=1, set_warm_up_requests=20, seconds=0.2, warm_up=0.05, connections=2, rules=(20, 50, 100),
-    decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
+    rounds=1, rounds_per_set=1, set_warm_up_requests=20, seconds=0.2, warm_up=0.05, connections=2,
+    rules=(20, 50, 100), decision_rules=(10, 20, 50, 100), warm_up_requests=50, reloads=1, quiet_seconds=0.3,
     per_file=40, flows=50, repeats=1, loads=1, interpreter_per_count=False,
 )
 
@@ -321,7 +322,7 @@ async def throughput(
         with started(measured, cores) as running:
             print(f"{len(running)} fresh mitmdump processes listening after {time.monotonic() - began:.1f} s", flush=True)
             commands = commands or {name: process.command for name, process in running.items()}
-            await warm_up(settings.set_warm_up_requests, running, proxies_, backend)
+            await warm_up_each(settings.set_warm_up_requests, running, proxies_, backend)
             for index in range(first, min(first + settings.rounds_per_set, settings.rounds)):
                 await taken.take(index, running)
     return _throughput(configurations_, taken.samples, taken.found, commands, proxies_)
@@ -350,11 +351,11 @@ def _round_ratio(configuration: Configuration, taken: Round) -> float:
 
 async def memory(settings: Settings, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> dict[str, float]:
     """Every mitmdump's VmRSS after the same warm-up: ``warm_up_requests`` cross-origin GETs."""
-    await warm_up(settings.warm_up_requests, running, proxies_, backend)
+    await warm_up_each(settings.warm_up_requests, running, proxies_, backend)
     return {name: rss_mb(process.pid) for name, process in running.items()}
 
 
-async def warm_up(count: int, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> None:
+async def warm_up_each(count: int, running: dict[str, MitmdumpProcess], proxies_: dict[str, Proxy], backend: Backend) -> None:
     """``count`` cross-origin GETs through each mitmdump, all at once: what a fresh process
     does at first (its first collections of long-lived objects, the addon's first
     outcomes worked out) is then behind it."""
