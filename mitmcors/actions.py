@@ -14,7 +14,7 @@ from mitmcors import cors, shapes
 from mitmcors.rules import Action, Allow, Break, Rewrite
 from mitmcors.cors import Fields
 from mitmcors.scenarios import Answer
-from mitmcors.shapes import RawFields
+from mitmcors.shapes import RawFields, as_bytes, as_text
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,9 @@ def _planned(
         if stand_ins and not shapes.value_read(name):
             stand_in = f"{_STAND_IN}{index}"
             standing[id(stand_in)] = index
-            before.append((_text(name), stand_in))
+            before.append((as_text(name), stand_in))
         else:
-            before.append((_text(name), _text(value)))
+            before.append((as_text(name), as_text(value)))
     outcome = response_rewrite(action, request, url, before, status)
     written: list[int | Line] = []  # a line of the response's own by its index, or a new one
     new: Fields = []
@@ -132,7 +132,7 @@ def _planned(
             written.append(index)
             continue
         new.append((name.lower() if lowercase else name, value))
-        written.append((_bytes(new[-1][0]), _bytes(value)))
+        written.append((as_bytes(new[-1][0]), as_bytes(value)))
     general = stand_ins and not any(_STAND_IN in value for _, value in new)
     found = Plan(outcome, _pieces(written), unsafe_lines(new), general, None)
     return found._replace(shape=shapes.shape(found.fields(raw))) if general else found
@@ -165,16 +165,8 @@ def unsafe_lines(fields: Fields) -> tuple[UnsafeLine, ...]:
     for name, value in fields:
         bad = cors.unsafe_value_character(value)
         if bad is not None:
-            found.append((_bytes(name), _bytes(value), bad))
+            found.append((as_bytes(name), as_bytes(value), bad))
     return tuple(found)
 
 
 _STAND_IN = "\x00stand-in:"  # what no value of the response's own gets mistaken for
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
-
-
-def _bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")

@@ -25,7 +25,7 @@ from mitmcors import actions, cors, exposure, shapes, verdicts
 from mitmcors.actions import Outcome, Plan, preflight_answer
 from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, note_written, printable, refuse, request_view, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
-from mitmcors.shapes import RawFields, Remembered
+from mitmcors.shapes import RawFields, Remembered, as_text
 
 logger = logging.getLogger(__name__)
 
@@ -473,7 +473,7 @@ def _writes_unsafe(rule: Rule, flow: http.HTTPFlow, unsafe: Sequence[actions.Uns
                 "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
                 rule.name, printable(request.method), printable(fetched_url(flow)),
                 printable(request.headers.get("origin", "no origin")), printable(bad),
-                _shown(name.decode("utf-8", "surrogateescape")),
+                _shown(as_text(name)),
             )
             return True
     return False

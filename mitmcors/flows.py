@@ -15,7 +15,7 @@ from mitmproxy.proxy import mode_specs
 
 from mitmcors import cors, shapes, verdicts
 from mitmcors.oneline import one_line
-from mitmcors.shapes import RawFields, Shape
+from mitmcors.shapes import RawFields, Shape, as_bytes, as_text
 
 logger = logging.getLogger(__name__)
 
@@ -227,14 +227,11 @@ def text_fields(headers: http.Headers) -> cors.Fields:
 
 def decoded(fields: RawFields) -> cors.Fields:
     """Header lines as they came, as text, losslessly."""
-    return [(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")) for name, value in fields]
+    return [(as_text(name), as_text(value)) for name, value in fields]
 
 
 def byte_fields(fields: cors.Fields) -> list[tuple[bytes, bytes]]:
-    return [
-        (name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
-        for name, value in fields
-    ]
+    return [(as_bytes(name), as_bytes(value)) for name, value in fields]
 
 
 def readable(value: Any) -> Any:

@@ -22,6 +22,16 @@ LONGEST_VALUE = 256
 """Longer values read (hostile ones among them) make a shape of their own: never remembered."""
 
 
+def as_text(data: bytes) -> str:
+    """Header bytes as text, losslessly (mitmproxy's own convention), to reason on them."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def as_bytes(text: str) -> bytes:
+    """``as_text`` undone."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def value_read(name: bytes) -> bool:
     """Whether the actions or verdicts may read this line's value (else only its name)."""
     return name.lower().startswith(_VALUES_READ)
