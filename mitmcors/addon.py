@@ -23,7 +23,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import actions, cors, exposure, shapes, verdicts
 from mitmcors.actions import Outcome, Plan, preflight_answer
-from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, note_written, printable, refuse, request_view, text_fields
+from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, maker, note_written, printable, refuse, request_view, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
 from mitmcors.shapes import RawFields, Remembered, as_text
 
@@ -435,10 +435,13 @@ def _url_for(rule: Rule, flow: http.HTTPFlow) -> str:
     return fetched_url(flow) if isinstance(rule.action, Break) else ""
 
 
+_new_target = maker(Target)
+
+
 def _target(flow: http.HTTPFlow, seen: cors.CorsRequest) -> Target:
     """What the rules match on."""
     request = flow.request
-    return Target(request.host, request.path.partition("?")[0], seen, flow)
+    return _new_target((request.host, request.path.partition("?")[0], seen, flow))
 
 
 def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 CHANGED_BY = "cors_rule"
 
 Addon = TypeVar("Addon")
+Built = TypeVar("Built", bound=tuple)
 
 
 def refuse(running: bool, message: str) -> None:
@@ -84,6 +85,12 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
     return guarded
 
 
+def maker(named: type[Built]) -> Callable[[tuple[Any, ...]], Built]:
+    """``named``'s constructor from the tuple of its fields, all in C: a NamedTuple's own
+    ``__new__`` is Python code, a share of a flow that builds three of them."""
+    return functools.partial(tuple.__new__, named)
+
+
 class RequestView(NamedTuple):
     """A request as both halves read it, once per flow: its CORS side and, when it
     carries an Origin, the origin of the URL the browser fetched (``url_origin``), and
@@ -93,6 +100,9 @@ class RequestView(NamedTuple):
     url_origin: str | None
     checked: bool
 
+
+_new_view = maker(RequestView)
+_new_cors_request = maker(cors.CorsRequest)
 
 # What a hook learns of a flow for the hooks after it, kept on the flow object itself:
 # not in ``flow.metadata``, which mitmproxy saves and shows, nor in a weak dictionary,
@@ -135,10 +145,10 @@ def _read(flow: http.HTTPFlow) -> RequestView:
     wanted = _wanted_headers(data.headers.fields)
     seen = _cors_request(data.method.decode("utf-8", "surrogateescape").upper(), wanted)  # request.method
     if seen.origin is None:
-        return RequestView(seen, None, False)
+        return _new_view((seen, None, False))
     authority = request.authority if data.http_version in HTTP2_OR_LATER else ""  # their Host
     origin = _url_origin(flow, authority or wanted.get(b"host"), seen.origin, wanted.get(b"sec-fetch-site"))
-    return RequestView(seen, origin, verdicts.is_cross_origin(seen.origin, origin, seen.mode))
+    return _new_view((seen, origin, verdicts.is_cross_origin(seen.origin, origin, seen.mode)))
 
 
 HTTP2_OR_LATER = frozenset({b"HTTP/2.0", b"HTTP/3"})
@@ -162,7 +172,7 @@ def _cors_request(method: str, wanted: dict[bytes, str]) -> cors.CorsRequest:
     origin, requested_method = wanted.get(b"origin"), wanted.get(_REQUEST_METHOD)
     cookie, mode = b"cookie" in wanted, wanted.get(b"sec-fetch-mode")
     if not cors.is_preflight(method, origin, requested_method):
-        return cors.CorsRequest(origin, method, False, (), False, cookie, mode)
+        return _new_cors_request((origin, method, False, (), False, cookie, mode))
     return cors.CorsRequest(
         origin,
         requested_method or method,
