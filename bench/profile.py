@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-from run import NO_OP_ADDON, Cores, Proxy, cpu_seconds, started, warm_up_each  # noqa: E402
-from workload import Backend, drive, requests, rule_files  # noqa: E402
+from run import NO_OP_ADDON, Cores, bare_floor_and_addon, cpu_seconds, started, warm_up_each  # noqa: E402
+from workload import Backend, drive, requests  # noqa: E402
 
 PARTS = ("addon's code", "mitmproxy's addon dispatch", "the rest")
 SCRIPTS = ("/mitmcors/", "/cors_addon.py", f"/{NO_OP_ADDON.name}")  # a frame of the measured script's
@@ -63,11 +63,7 @@ async def measure(spy: str, seconds: int) -> list[tuple[str, float, float, colle
 
 async def _measure(spy: str, seconds: int, backend: Backend) -> list[tuple[str, float, float, collections.Counter[str]]]:
     with tempfile.TemporaryDirectory() as folder:
-        proxies = {proxy.name: proxy for proxy in (
-            Proxy("bare", addon=False),
-            Proxy("a script whose hooks do nothing", addon=False, args=["-s", str(NO_OP_ADDON)]),
-            Proxy("addon, 1,000 rules", addon=True, rules=rule_files(1000, Path(folder))),
-        )}
+        proxies = {proxy.name: proxy for proxy in bare_floor_and_addon(Path(folder))}
         with started(list(proxies.values()), Cores.split()) as running:
             await warm_up_each(400, running, proxies, backend)
             outputs = {name: Path(folder) / f"{index}.txt" for index, name in enumerate(running)}

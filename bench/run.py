@@ -165,6 +165,16 @@ def proxies(settings: Settings, folder: Path, backend_port: int) -> list[Proxy]:
     ]
 
 
+def bare_floor_and_addon(folder: Path) -> tuple[Proxy, Proxy, Proxy]:
+    """Bare mitmdump, the do-nothing script and the addon with 1,000 rules (written to
+    ``folder``): the three that ``profile.py`` and ``instructions.py`` set side by side."""
+    return (
+        Proxy("bare", addon=False),
+        Proxy("a script whose hooks do nothing", addon=False, args=["-s", str(NO_OP_ADDON)]),
+        Proxy("addon, 1,000 rules", addon=True, rules=rule_files(1000, folder)),
+    )
+
+
 def configurations(settings: Settings) -> list[Configuration]:
     small, large, _ = settings.rules
     return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,23 @@ def test_the_profile_puts_a_response_in_parts_and_none_of_bare_in_the_addon():
     for rate, cpu, *parts in figures.values():
         assert rate > 0 and abs(sum(parts) - cpu) <= len(parts), run.stdout  # each part rounded
     assert figures["bare"][2] == 0, run.stdout
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (apt-get install valgrind; CI installs it)")
+def test_the_instruction_count_runs_each_mitmdump_under_callgrind():
+    """bench/instructions.py: bare, the do-nothing script and the addon, each counted by
+    callgrind for a few requests, caches simulated with an L2-sized last level; bare is
+    the baseline of the ratios."""
+    command = [sys.executable, str(REPO / "bench" / "instructions.py"), "--requests", "3", "--simulate", "--last-level", "1024"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    header, *rows = run.stdout.splitlines()
+    assert [part.strip() for part in header.split("  ") if part.strip()] == [
+        "a response", "instructions", "L1 instruction misses", "L1 data misses", "last-level misses", "mispredicted branches",
+        "bare over this",
+    ], run.stdout
+    assert [row[:32].strip() for row in rows] == ["bare", "a script whose hooks do nothing", "addon, 1,000 rules"], run.stdout
+    counts = [[int(count.replace(",", "")) for count in row[32:].split()[:-1]] for row in rows]
+    assert all(len(counted) == 5 and min(counted) > 0 for counted in counts), run.stdout
+    assert min(counted[0] for counted in counts) > 100_000, run.stdout  # mitmproxy's own instructions on a response, at least
+    assert rows[0].split()[-1] == "1.000", run.stdout
