@@ -87,7 +87,8 @@ def flow_hook(hook: Callable[[Addon, http.HTTPFlow], None]) -> Callable[[Addon, 
 
 def maker(named: type[Built]) -> Callable[[tuple[Any, ...]], Built]:
     """``named``'s constructor from the tuple of its fields, all in C: a NamedTuple's own
-    ``__new__`` is Python code, a share of a flow that builds three of them."""
+    ``__new__`` is Python code, a share of a flow that builds three of them. Unchecked:
+    the tuple must hold every field, in order (the tests build each of the three)."""
     return functools.partial(tuple.__new__, named)
 
 
