@@ -140,14 +140,23 @@ def main() -> None:
     parser.add_argument("--simulate", action="store_true", help="simulate the caches and branch predictors too")
     parser.add_argument("--last-level", type=int, metavar="KB", help="with --simulate: the last-level cache's size (default: this machine's)")
     args = parser.parse_args()
+    _refuse_bad_arguments(parser, args)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind not found: apt-get install valgrind")
-    if args.last_level and not args.simulate:
-        parser.error("--last-level needs --simulate")
     found = asyncio.run(measure(args.requests, Simulation(args.simulate, args.last_level)))
     if [counted.allowed for counted in found] != [False, False, True]:
         raise SystemExit("only the addon should have added Access-Control-Allow-Origin")
     print_table(found)
+
+
+def _refuse_bad_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Before valgrind starts, not as its own error minutes later."""
+    if args.requests < 1:
+        parser.error("--requests must be at least 1")
+    if args.last_level is not None and not args.simulate:
+        parser.error("--last-level needs --simulate")
+    if args.last_level is not None and (args.last_level < 1 or args.last_level & (args.last_level - 1)):
+        parser.error("--last-level must be a power of two (callgrind's caches have a power of two of sets)")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,17 @@ def test_the_profile_puts_a_response_in_parts_and_none_of_bare_in_the_addon():
     assert figures["bare"][2] == 0, run.stdout
 
 
+@pytest.mark.parametrize(("arguments", "refusal"), [
+    (["--requests", "0"], "--requests must be at least 1"),
+    (["--last-level", "1024"], "--last-level needs --simulate"),
+    (["--simulate", "--last-level", "1000"], "--last-level must be a power of two"),
+])
+def test_the_instruction_count_refuses_a_bad_command_line_at_once(arguments: list[str], refusal: str) -> None:
+    command = [sys.executable, str(REPO / "bench" / "instructions.py"), *arguments]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 2 and refusal in run.stderr and not run.stdout, run.stderr
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (apt-get install valgrind; CI installs it)")
 def test_the_instruction_count_runs_each_mitmdump_under_callgrind():
     """bench/instructions.py: bare, the do-nothing script and the addon, each counted by
