@@ -115,14 +115,30 @@ WRITTEN = "_mitmcors_written"  # the response header lines a rule wrote, their s
 def request_view(flow: http.HTTPFlow) -> RequestView:
     """The flow's request as CORS sees it, read once for all the hooks of both halves
     (reading it is most of what a flow no rule concerns costs). A request changed since
-    (an intercepted flow, edited) is read again."""
+    (an intercepted flow, edited) is read again. Requests alike in all that reading
+    reads (a page's fetches send the same header lines again and again) share one reading."""
     data = flow.request.data
     stamp = (data.headers.fields, data.method, data.scheme, data.host, data.port, data.authority)  # what it reads
     known = getattr(flow, VIEW, None)
     if known is None or known[0] != stamp:
-        known = (stamp, _read(flow))
+        known = (stamp, _read_alike(flow, stamp))
         setattr(flow, VIEW, known)
     return known[1]
+
+
+VIEWS_REMEMBERED = 128
+"""Readings of requests kept for the requests alike: each holds its request's header lines."""
+_views: shapes.Remembered[tuple[Any, ...], RequestView] = shapes.Remembered(VIEWS_REMEMBERED)
+
+
+def _read_alike(flow: http.HTTPFlow, stamp: tuple[Any, ...]) -> RequestView:
+    """``_read``, or the reading of an earlier request alike in everything it reads: the
+    request's ``stamp``, its HTTP version, and what reverse mode reads of the client's
+    connection (hashing a request's lines costs less than reading the ones CORS reads)."""
+    client = flow.client_conn
+    key = (stamp, flow.request.data.http_version, client.proxy_mode.type_name, client.tls_established, client.sockname)
+    view = _views.get(key)
+    return _views.put(key, _read(flow)) if view is None else view
 
 
 def note_written(flow: http.HTTPFlow, fields: RawFields, shape: Shape | None, view: RequestView) -> None:

@@ -9,7 +9,7 @@ from mitmproxy import http
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow, tutils
 
-from mitmcors import shapes
+from mitmcors import flows, shapes
 from mitmcors.flows import VIEW, note_written, request_view, url_origin, written_by_rule
 from mitmcors.observer import CorsVerdicts
 
@@ -80,6 +80,32 @@ def test_a_request_is_read_once_and_again_when_edited():
     f.request.url = "http://other.test/v1"
     assert request_view(f).url_origin == "http://other.test" and not request_view(f).checked, "now same-origin"
     assert getattr(f.copy(), VIEW, None) is None, "a copy (a replay) reads its request afresh"
+
+
+def cross_origin(f: http.HTTPFlow) -> http.HTTPFlow:
+    f.request.headers["Origin"] = "http://page.test"
+    return f
+
+
+def test_requests_alike_share_one_reading_and_any_difference_in_what_it_reads_reads_afresh():
+    first = request_view(cross_origin(flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE)))
+    assert request_view(cross_origin(flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE))) is first
+    assert first.url_origin == "http://127.0.0.1:8080"
+    differing = [
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, sockname=("127.0.0.1", 9090)), "http://127.0.0.1:9090"),
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001", REVERSE, tls=True), "https://127.0.0.1:8080"),
+        (flow("http://127.0.0.1:3001/v1", "127.0.0.1:3001"), "http://127.0.0.1:3001"),  # regular mode
+        (http2("https://api.test:8443/v1", "api.test:8443"), "https://api.test:8443"),
+        (http2("https://api.test:8443/v1", "other.test:8443"), "https://other.test:8443"),
+    ]
+    for f, origin in differing:
+        assert request_view(cross_origin(f)).url_origin == origin == url_origin(f)
+
+
+def test_readings_kept_for_requests_alike_are_bounded():
+    for number in range(flows.VIEWS_REMEMBERED + 10):
+        request_view(cross_origin(flow(f"http://api{number}.test/v1", f"api{number}.test")))
+    assert 0 < len(flows._views) <= flows.VIEWS_REMEMBERED
 
 
 def test_what_a_rule_wrote_goes_only_with_the_lines_it_wrote():
