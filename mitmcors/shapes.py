@@ -34,7 +34,8 @@ def as_bytes(text: str) -> bytes:
 
 def value_read(name: bytes) -> bool:
     """Whether the actions or verdicts may read this line's value (else only its name)."""
-    return name.lower().startswith(_VALUES_READ)
+    read = _values_read.get(name)
+    return _learn_value_read(name) if read is None else read
 
 
 def shape(fields: RawFields) -> Shape | None:
@@ -43,13 +44,32 @@ def shape(fields: RawFields) -> Shape | None:
     found: list[bytes | tuple[bytes, bytes]] = []
     for line in fields:
         name = line[0]
-        if name.lower().startswith(_VALUES_READ):  # value_read, spared a call a line
+        read = _values_read.get(name)  # value_read, spared a call a line
+        if read is None:
+            read = _learn_value_read(name)
+        if read:
             if len(line[1]) > LONGEST_VALUE:
                 return None
             found.append(line)
         else:
             found.append(name)
     return tuple(found)
+
+
+NAMES_REMEMBERED = 1024
+"""Header names, as sent, whose ``value_read`` is remembered: a backend sends the same few
+again and again. Past this many (a hostile backend's ever new names), the others are
+worked out each time."""
+_values_read: dict[bytes, bool] = {}
+
+
+def _learn_value_read(name: bytes) -> bool:
+    """``value_read`` worked out, and remembered while there is room. Looked up by the
+    name as sent, it also has the name's hash computed once, for the shape's key."""
+    read = name.lower().startswith(_VALUES_READ)
+    if len(_values_read) < NAMES_REMEMBERED:
+        _values_read[name] = read
+    return read
 
 
 Key = TypeVar("Key", bound=Hashable)

@@ -117,6 +117,15 @@ def test_a_shape_is_the_names_and_the_values_read():
     assert shapes.shape(((b"Access-Control-Allow-Origin", b"x" * (shapes.LONGEST_VALUE + 1)),)) is None
 
 
+def test_header_names_are_remembered_up_to_a_bound_and_judged_alike_past_it(monkeypatch):
+    monkeypatch.setattr(shapes, "_values_read", {})
+    for number in range(shapes.NAMES_REMEMBERED + 10):
+        assert not shapes.value_read(b"X-Id-%d" % number)
+    assert len(shapes._values_read) == shapes.NAMES_REMEMBERED
+    assert shapes.value_read(b"Access-Control-Allow-Origin") and shapes.value_read(b"VARY")
+    assert shapes.shape(((b"LOCATION", b"/x"), (b"X-Id-1", b"1"))) == ((b"LOCATION", b"/x"), b"X-Id-1")
+
+
 def test_remembered_outcomes_are_bounded():
     remembered: shapes.Remembered[int, int] = shapes.Remembered(limit=3)
     for key in range(7):
