@@ -440,8 +440,8 @@ _new_target = maker(Target)
 
 def _target(flow: http.HTTPFlow, seen: cors.CorsRequest) -> Target:
     """What the rules match on."""
-    request = flow.request
-    return _new_target((request.host, request.path.partition("?")[0], seen, flow))
+    data = flow.request.data  # (not the properties: this runs on every flow a rule may concern)
+    return _new_target((data.host, as_text(data.path.partition(b"?")[0]), seen, flow))
 
 
 def _changes(before: cors.Fields, after: cors.Fields) -> list[str]:
