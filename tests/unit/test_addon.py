@@ -108,6 +108,25 @@ def test_an_answered_preflight_is_not_rewritten_again(configured):
     assert f.response.headers == answered.headers and f.response.status_code == 204
 
 
+def test_each_preflight_gets_a_response_of_its_own(configured):
+    """The answer is worked out once per rule and preflight, but what one flow's later
+    hooks (or a tester in the console) do to its response never reaches the next's."""
+    addon = configured(BYPASS)
+    first, second = flow("OPTIONS", PREFLIGHT), flow("OPTIONS", PREFLIGHT)
+    addon.request(first)
+    first.response.headers["Access-Control-Allow-Origin"] = "*"
+    first.response.status_code = 500
+    first.response.timestamp_start = 1.0
+    addon.request(second)
+    assert second.response is not first.response and second.response.data is not first.response.data
+    assert second.response.headers["Access-Control-Allow-Origin"] == ORIGIN and second.response.status_code == 204
+    assert second.response.timestamp_start > 1.0 and second.response.timestamp_end == second.response.timestamp_start
+    assert second.response.data == http.Response(
+        b"HTTP/1.1", 204, b"No Content", second.response.headers.copy(), b"", None,
+        second.response.timestamp_start, second.response.timestamp_end,
+    ).data, "a copy is what building it gives"
+
+
 def test_a_plain_options_request_is_not_a_preflight(configured):
     addon = configured(BYPASS)
     f = flow("OPTIONS", {"Origin": ORIGIN})
