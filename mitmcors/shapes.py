@@ -64,8 +64,8 @@ _values_read: dict[bytes, bool] = {}
 
 
 def _learn_value_read(name: bytes) -> bool:
-    """``value_read`` worked out, and remembered while there is room. Looked up by the
-    name as sent, it also has the name's hash computed once, for the shape's key."""
+    """``value_read`` worked out, and remembered while there is room. (Looking a name up
+    computes its hash, which the bytes object keeps: the shape's key then reuses it.)"""
     read = name.lower().startswith(_VALUES_READ)
     if len(_values_read) < NAMES_REMEMBERED:
         _values_read[name] = read
