@@ -1,0 +1,114 @@
+"""Whether what a script costs a response in time follows the work its hooks do: a script
+whose ``responseheaders`` spends as long as the addon's decision on plain Python, one
+whose hook only reads every header line of the flow, and the addon with 1,000 rules, each
+measured against the do-nothing script (``noop_addon.py``) at once on one core, as
+``run.py`` measures its configurations (``Rounds``).
+
+    .venv/bin/python bench/calibrate.py [--microseconds 6] [--rounds 10]
+    .venv/bin/python bench/calibrate.py --quick      # every part for a moment: the smoke run
+
+The busy script's loop is calibrated in this interpreter to take ``--microseconds`` a
+flow. If the busy script costs what its time says and the addon more than its decision,
+then what the addon costs a response is not the time its code takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
+
+from run import FULL, NO_OP_ADDON, QUICK, Configuration, Cores, Proxy, throughput  # noqa: E402
+from workload import Backend, rule_files  # noqa: E402
+
+SCRIPT = '''"""Written by bench/calibrate.py: the do-nothing script, its responseheaders doing {what}."""
+import sys
+sys.path.insert(0, {bench!r})
+from noop_addon import NoOp
+
+class Calibrated(NoOp):
+    def responseheaders(self, flow):
+{body}
+
+addons = [Calibrated()]
+'''
+BUSY = "        total = 0\n        for number in range({count}):\n            total += number"
+READS = "        hash(flow.request.data.headers.fields)\n        hash(flow.response.data.headers.fields)"
+FLOOR = "a script whose hooks do nothing"
+
+
+def loop_count(microseconds: float) -> int:
+    """How many turns of BUSY's loop take ``microseconds`` here (the fastest of repeats)."""
+    turns = 100_000
+    fastest = min(_timed_loop(turns) for _ in range(7))
+    return max(1, round(turns * microseconds * 1e-6 / fastest))
+
+
+def _timed_loop(turns: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for number in range(turns):
+        total += number
+    return time.perf_counter() - started
+
+
+def write_script(folder: Path, name: str, what: str, body: str) -> Path:
+    path = folder / f"{name}.py"
+    path.write_text(SCRIPT.format(what=what, bench=str(REPO / "bench"), body=body))
+    return path
+
+
+def proxies(folder: Path, microseconds: float, rules: int) -> list[Proxy]:
+    busy = write_script(folder, "busy", f"{microseconds:g} µs of a loop", BUSY.format(count=loop_count(microseconds)))
+    reads = write_script(folder, "reads", "a hash of every header line", READS)
+    return [
+        Proxy(FLOOR, addon=False, args=["-s", str(NO_OP_ADDON)]),
+        Proxy(f"a script busy {microseconds:g} µs a flow", addon=False, args=["-s", str(busy)]),
+        Proxy("a script reading every header line", addon=False, args=["-s", str(reads)]),
+        Proxy(f"addon, {rules:,} rules", addon=True, rules=rule_files(rules, folder)),
+    ]
+
+
+async def measure(microseconds: float, quick: bool, rounds: int) -> list[dict]:
+    settings = QUICK if quick else replace(FULL, rounds=rounds)
+    rules = settings.rules[0]
+    backend = Backend()
+    await backend.start()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            measured = proxies(Path(folder), microseconds, rules)
+            configurations = [Configuration(proxy.name, proxy.name, "cors", proxy.addon, None if proxy.name == FLOOR else FLOOR)
+                              for proxy in measured]
+            return await throughput(settings, Cores.split(), configurations, {proxy.name: proxy for proxy in measured}, backend)
+    finally:
+        await backend.close()
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'against ' + FLOOR:45s} {'ratio':>6s}  rounds")
+    for row in rows:
+        if row["ratio"] is not None:
+            ratios = row["round_ratios"]
+            print(f"{row['configuration']:45s} {row['ratio']:6.3f}  {min(ratios):.3f} to {max(ratios):.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--microseconds", type=float, default=6.0, help="what the busy script spends a flow (the addon's decision: about 6)")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="one short round with a few rules: a smoke run")
+    args = parser.parse_args()
+    if args.microseconds <= 0 or args.rounds < 1:
+        parser.error("--microseconds must be positive and --rounds at least 1")
+    print_table(asyncio.run(measure(args.microseconds, args.quick, args.rounds)))
+
+
+if __name__ == "__main__":
+    main()
