@@ -107,13 +107,22 @@ def test_the_hostile_input_benchmark_runs_its_quick_parts():
 
 
 def test_the_in_proxy_timing_runs_through_a_real_mitmdump():
-    """bench/in_proxy.py: the addon's hooks timed inside mitmdump, for both kinds of request."""
+    """bench/in_proxy.py: the addon's hooks and the do-nothing script's timed inside
+    mitmdump, alone and at once, for both kinds of request; the addon's cost beside them."""
     command = [sys.executable, str(REPO / "bench" / "in_proxy.py"), "--seconds", "0.3"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["cors", "plain"], run.stdout
-    assert all("responseheaders" in line and "µs a flow" in line for line in lines)
+    assert [line.split(":")[0].split() for line in lines] == [["cors", "alone"], ["cors", "at", "once"], ["plain", "alone"], ["plain", "at", "once"]], run.stdout
+    for line in lines:
+        beyond = float(line.split("the addon's hooks ")[1].split()[0])
+        assert beyond > 0 and "responseheaders" in line and "outside the hooks" in line, run.stdout
+
+
+def test_the_in_proxy_timing_refuses_a_bad_length() -> None:
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "in_proxy.py"), "--seconds", "0"],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert run.returncode == 2 and "must be positive" in run.stderr
 
 
 def test_the_dispatch_benchmark_runs_one_configuration():
