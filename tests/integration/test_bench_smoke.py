@@ -179,17 +179,17 @@ def test_the_instruction_count_runs_each_mitmdump_under_callgrind():
     assert rows[0].split()[-1] == "1.000", run.stdout
 
 
-def test_the_calibration_measures_a_busy_and_a_reading_script_and_the_addon_against_the_floor():
+def test_the_calibration_measures_busy_scripts_a_reading_one_and_the_addon_against_the_floor():
     run = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), "--quick"],
                          capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
     rows = run.stdout.split("ratio  rounds\n", 1)[1].strip().splitlines()
     names = [row.rsplit(maxsplit=4)[0] for row in rows]
-    assert names == ["a script busy 6 µs a flow", "a script reading every header line", "addon, 20 rules"]
+    assert names == ["a script busy 6 µs a flow", "a script busy 30 µs a flow", "a script reading every header line", "addon, 20 rules"]
     assert all(float(row.rsplit(maxsplit=4)[1]) > 0 for row in rows)
 
 
-@pytest.mark.parametrize("arguments", [["--microseconds", "0"], ["--rounds", "0"]])
+@pytest.mark.parametrize("arguments", [["--microseconds", "0"], ["--microseconds", "6", "-1"], ["--rounds", "0"]])
 def test_the_calibration_refuses_a_bad_command_line(arguments: list[str]) -> None:
     run = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), *arguments],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
