@@ -1,5 +1,5 @@
-"""What the addon's hooks cost inside a real mitmdump under load, in CPU time, hook by
-hook, against the do-nothing script's hooks timed the same way: each alone on the
+"""What the addon's hooks take inside a real mitmdump under load, hook by hook, against
+the do-nothing script's hooks timed the same way (``timed_hooks.py``): each alone on the
 mitmdumps' core, then both at once on it, as ``run.py`` measures them. Keep-alive
 clients send cross-origin GETs, then GETs without Origin; the addon has 1,000 generated
 rules (as ``run.py``'s).
@@ -37,7 +37,7 @@ WARM_UP_REQUESTS = 1_000
 
 @dataclass(frozen=True)
 class Timing:
-    """One mitmdump's share of a measurement: its hooks' CPU µs a flow, by hook, and its
+    """One mitmdump's share of a measurement: its hooks' µs a call, by hook, and its
     whole CPU µs a response."""
 
     hooks: dict[str, float]
