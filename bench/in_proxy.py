@@ -5,12 +5,15 @@ clients send cross-origin GETs, then GETs without Origin; the addon has 1,000 ge
 rules (as ``run.py``'s).
 
     .venv/bin/python bench/in_proxy.py [--seconds 10]
+    .venv/bin/python bench/in_proxy.py --busy 6    # calibrate.py's script busy 6 µs a flow, in the addon's place
 
 Beside ``run.py``'s in-process decision (the same hooks in a tight loop, the caches
 warm), this is what they cost where they run: between mitmproxy's code, and, when two
 mitmdumps share the core, after the other's. It also gives each mitmdump's whole CPU
 time a response, so that what the addon costs outside its hooks (mitmproxy's own code
-run after it) is the difference of the two differences, where they ran at once.
+run after it) is the difference of the two differences, where they ran at once. With
+``--busy``, a script whose hook runs a plain loop that long is measured instead, with
+cross-origin GETs: what such a script takes in the proxy, against the addon.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
+from calibrate import BUSY, loop_count, write_script  # noqa: E402
 from run import Cores, Proxy, cpu_seconds, started, warm_up_each  # noqa: E402
 from workload import Backend, drive, requests, rule_files  # noqa: E402
 
 KINDS = ("cors", "plain")
-ADDON, NO_OP = "addon", "no-op"
+MEASURED, NO_OP = "measured", "no-op"
 ALONE, AT_ONCE = "alone", "at once"  # each mitmdump on the core by itself, or both sharing it
 WARM_UP_REQUESTS = 1_000
 
@@ -48,18 +52,38 @@ class Timing:
         return sum(self.hooks.values())
 
 
-def timed_proxies(folder: Path, rules: list[Path]) -> dict[str, Proxy]:
-    def timed(name: str, script: str, rule_files_: list[Path]) -> Proxy:
+TIMED_BUSY = '''"""Written by bench/in_proxy.py: calibrate.py's busy script, its hooks timed."""
+import sys
+sys.path[:0] = [{bench!r}, {folder!r}]
+from timed_hooks import Timed
+from busy import addons as busy
+addons = [busy[0], Timed(busy[0])]
+'''
+
+
+def timed_proxies(folder: Path, busy: float | None) -> dict[str, Proxy]:
+    """The measured script (the addon with 1,000 rules, or a busy script) and the
+    do-nothing script, their hooks timed."""
+
+    def timed(name: str, script: Path, rule_files_: list[Path]) -> Proxy:
         output = folder / f"{name}.json"
-        return Proxy(name, addon=False, rules=rule_files_,
-                     args=["-s", str(REPO / "bench" / script), "--set", f"timed_output={output}"])
+        return Proxy(name, addon=False, rules=rule_files_, args=["-s", str(script), "--set", f"timed_output={output}"])
 
-    return {ADDON: timed(ADDON, "timed_addon.py", rules), NO_OP: timed(NO_OP, "timed_noop.py", [])}
+    if busy is None:
+        measured = timed(MEASURED, REPO / "bench" / "timed_addon.py", rule_files(1000, folder))
+    else:
+        write_script(folder, "busy", f"{busy:g} µs of a loop", BUSY.format(count=loop_count(busy)))
+        script = folder / "timed_busy.py"
+        script.write_text(TIMED_BUSY.format(bench=str(REPO / "bench"), folder=str(folder)))
+        measured = timed(MEASURED, script, [])
+    return {MEASURED: measured, NO_OP: timed(NO_OP, REPO / "bench" / "timed_noop.py", [])}
 
 
-async def measure(names: list[str], kind: str, seconds: float, folder: Path, backend: Backend) -> dict[str, Timing]:
+async def measure(
+    names: list[str], kind: str, seconds: float, busy: float | None, folder: Path, backend: Backend,
+) -> dict[str, Timing]:
     """The named mitmdumps loaded at once with ``kind`` requests, each on the same core."""
-    proxies = timed_proxies(folder, rule_files(1000, folder))
+    proxies = timed_proxies(folder, busy)
     chosen = {name: proxies[name] for name in names}
     with started(list(chosen.values()), Cores.split()) as running:
         await warm_up_each(WARM_UP_REQUESTS, running, chosen, backend)
@@ -72,42 +96,44 @@ async def measure(names: list[str], kind: str, seconds: float, folder: Path, bac
     return {name: Timing(json.loads((folder / f"{name}.json").read_text())["microseconds"], cpu[name]) for name in names}
 
 
-async def measure_all(seconds: float) -> list[tuple[str, str, dict[str, Timing]]]:
+async def measure_all(seconds: float, busy: float | None) -> list[tuple[str, str, dict[str, Timing]]]:
     backend = Backend()
     await backend.start()
     found = []
     try:
-        for kind in KINDS:
-            for setting, groups in ((ALONE, [[ADDON], [NO_OP]]), (AT_ONCE, [[ADDON, NO_OP]])):
+        for kind in KINDS if busy is None else KINDS[:1]:
+            for setting, groups in ((ALONE, [[MEASURED], [NO_OP]]), (AT_ONCE, [[MEASURED, NO_OP]])):
                 timings: dict[str, Timing] = {}
                 for names in groups:
                     with tempfile.TemporaryDirectory() as folder:
-                        timings |= await measure(names, kind, seconds, Path(folder), backend)
+                        timings |= await measure(names, kind, seconds, busy, Path(folder), backend)
                 found.append((kind, setting, timings))
     finally:
         await backend.close()
     return found
 
 
-def line(kind: str, setting: str, timings: dict[str, Timing]) -> str:
-    addon, noop = timings[ADDON], timings[NO_OP]
-    hooks = ", ".join(f"{name} {addon.hooks[name] - noop.hooks[name]:.1f}" for name in addon.hooks)
-    beyond = addon.in_hooks - noop.in_hooks
-    text = f"{kind:5s} {setting:7s}: the addon's hooks {beyond:.1f} µs a flow beyond the do-nothing script's ({hooks})"
+def line(kind: str, setting: str, timings: dict[str, Timing], measured: str) -> str:
+    timed, noop = timings[MEASURED], timings[NO_OP]
+    hooks = ", ".join(f"{name} {timed.hooks[name] - noop.hooks[name]:.1f}" for name in timed.hooks)
+    beyond = timed.in_hooks - noop.in_hooks
+    text = f"{kind:5s} {setting:7s}: {measured} take {beyond:.1f} µs a flow beyond the do-nothing script's ({hooks})"
     if setting == AT_ONCE:  # measured at the same time: their whole CPU times compare
-        whole = addon.cpu - noop.cpu
-        text += f"; a response {addon.cpu:,.0f} against {noop.cpu:,.0f} µs of CPU, {whole:+.0f}, {whole - beyond:+.0f} outside the hooks"
+        whole = timed.cpu - noop.cpu
+        text += f"; a response {timed.cpu:,.0f} against {noop.cpu:,.0f} µs of CPU, {whole:+.0f}, {whole - beyond:+.0f} outside the hooks"
     return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="each measurement's length")
+    parser.add_argument("--busy", type=float, metavar="MICROSECONDS", help="measure a script busy this long a flow instead of the addon")
     args = parser.parse_args()
-    if args.seconds <= 0:
-        parser.error("--seconds must be positive")
-    for kind, setting, timings in asyncio.run(measure_all(args.seconds)):
-        print(line(kind, setting, timings), flush=True)
+    if args.seconds <= 0 or args.busy is not None and args.busy <= 0:
+        parser.error("--seconds and --busy must be positive")
+    measured = "the addon's hooks" if args.busy is None else f"the hooks of a script busy {args.busy:g} µs a flow"
+    for kind, setting, timings in asyncio.run(measure_all(args.seconds, args.busy)):
+        print(line(kind, setting, timings, measured), flush=True)
 
 
 if __name__ == "__main__":

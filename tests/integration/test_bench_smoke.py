@@ -106,22 +106,39 @@ def test_the_hostile_input_benchmark_runs_its_quick_parts():
     assert len(lines) == 4 + 8 and all(line.endswith((" ms", " ns")) for line in lines), run.stdout
 
 
+def in_proxy(*arguments: str) -> list[str]:
+    """What ``bench/in_proxy.py`` printed, a line a measurement; it must succeed."""
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "in_proxy.py"), *arguments],
+                         capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()
+
+
+def assert_timed(lines: list[str], measured: str, settings: list[str]) -> None:
+    """Each line: its request kind and setting, what the measured hooks take beyond the
+    do-nothing script's, and where the two ran at once, their whole CPU times."""
+    assert [" ".join(line.split(":")[0].split()) for line in lines] == settings, lines
+    for line in lines:
+        beyond = float(line.split(f"{measured} take ")[1].split()[0])
+        assert beyond > 0 and "responseheaders" in line, line
+        assert ("outside the hooks" in line) == ("at once" in line), line
+
+
 def test_the_in_proxy_timing_runs_through_a_real_mitmdump():
     """bench/in_proxy.py: the addon's hooks and the do-nothing script's timed inside
-    mitmdump, alone and at once, for both kinds of request; the addon's cost beside them."""
-    command = [sys.executable, str(REPO / "bench" / "in_proxy.py"), "--seconds", "0.3"]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
-    assert [line.split(":")[0].split() for line in lines] == [["cors", "alone"], ["cors", "at", "once"], ["plain", "alone"], ["plain", "at", "once"]], run.stdout
-    for line in lines:
-        beyond = float(line.split("the addon's hooks ")[1].split()[0])
-        assert beyond > 0 and "responseheaders" in line, run.stdout
-        assert ("outside the hooks" in line) == ("at once" in line), run.stdout
+    mitmdump, alone and at once, for both kinds of request."""
+    lines = in_proxy("--seconds", "0.3")
+    assert_timed(lines, "the addon's hooks", ["cors alone", "cors at once", "plain alone", "plain at once"])
 
 
-def test_the_in_proxy_timing_refuses_a_bad_length() -> None:
-    run = subprocess.run([sys.executable, str(REPO / "bench" / "in_proxy.py"), "--seconds", "0"],
+def test_the_in_proxy_timing_measures_a_busy_script_in_the_addons_place():
+    lines = in_proxy("--seconds", "0.3", "--busy", "6")
+    assert_timed(lines, "the hooks of a script busy 6 µs a flow", ["cors alone", "cors at once"])
+
+
+@pytest.mark.parametrize("arguments", [["--seconds", "0"], ["--busy", "-1"]])
+def test_the_in_proxy_timing_refuses_a_bad_command_line(arguments: list[str]) -> None:
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "in_proxy.py"), *arguments],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert run.returncode == 2 and "must be positive" in run.stderr
 
