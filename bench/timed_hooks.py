@@ -1,11 +1,11 @@
 """Timing a script's flow hooks inside a real mitmdump. ``timed_addon.py`` and
 ``timed_noop.py`` load it; ``in_proxy.py`` loads those.
 
-Each call is timed by the wall clock, which costs no system call (the thread's CPU
-clock does, and a system call leaves the caches and predictors colder for the code
-timed after it). Where two mitmdumps share a core, as ``run.py`` measures them, a call
-may include the other's turn: calls longer than ``PREEMPTED`` are left out, as no hook
-takes that long once warm, while the other process holds the core for milliseconds.
+Each call is timed by the wall clock, which costs no system call: the thread's CPU clock
+is one, and the addon's hooks timed by it read 10 to 60% longer. Where two
+mitmdumps share a core, as ``run.py`` measures them, a call may include the other's
+turn: calls longer than ``PREEMPTED`` are left out, as no hook takes that long once
+warm, while the other process holds the core for milliseconds.
 """
 
 from __future__ import annotations
