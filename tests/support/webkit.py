@@ -16,11 +16,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +36,7 @@ MINIBROWSER_GLOB = "/usr/lib/*/webkit2gtk-4.*/MiniBrowser"
 MAILBOX_HOST = "127.0.0.2"
 """Loopback, but not the 127.0.0.1 of the test's servers: MiniBrowser's proxy ignores it."""
 LONG_POLL = 10.0
+HELPERS_EXIT_TIMEOUT = 5.0  # seconds MiniBrowser's web and network processes get to follow it out
 JOB_TIMEOUT = 30.0
 """Seconds for one job: MiniBrowser's start-up, the page's load and the fetch."""
 BEGIN, END = "mitmcors-begin", "mitmcors-end"
@@ -180,7 +183,11 @@ class _MiniBrowser:
         return cls(proxy_port, process, OutputLines(process.stderr), profile)
 
     def stop(self) -> None:
+        """MiniBrowser, then its web and network processes, which outlive it by a moment
+        (some 25 ms) and may still write their caches into the profile: deleting it meanwhile
+        failed with "Directory not empty"."""
         stop(self.process)
+        _await_exit(self.profile.name)
         self.profile.cleanup()
 
     def console_between_markers(self, job_id: int) -> list[str]:
@@ -192,6 +199,37 @@ class _MiniBrowser:
         begin = next(i for i, line in enumerate(lines) if line.endswith(f"CONSOLE LOG {BEGIN} {job_id}"))
         finish = next(i for i, line in enumerate(lines) if line.endswith(end))
         return [match.group(1) for line in lines[begin + 1:finish] if (match := CONSOLE_LINE.search(line))]
+
+
+def _await_exit(profile: str) -> None:
+    """Until no process uses the profile, killing the ones that linger past HELPERS_EXIT_TIMEOUT."""
+    for lingering in _users_after(profile, HELPERS_EXIT_TIMEOUT):
+        with suppress(ProcessLookupError):
+            os.kill(lingering, signal.SIGKILL)
+    if left := _users_after(profile, HELPERS_EXIT_TIMEOUT):
+        raise RuntimeError(f"processes {left} still use the WebKit profile {profile}")
+
+
+def _users_after(profile: str, timeout: float) -> list[int]:
+    """The processes still using the profile once none is, or once ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while (users := _users(profile)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return users
+
+
+def _users(profile: str) -> list[int]:
+    """Live processes whose environment names the profile: MiniBrowser's helpers inherit its
+    XDG paths (a process that has exited shows an empty environment)."""
+    marker = profile.encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with suppress(OSError):  # gone meanwhile, or not ours to read
+                with open(f"/proc/{entry.name}/environ", "rb") as environment:
+                    if marker in environment.read():
+                        found.append(int(entry.name))
+    return found
 
 
 class WebKit:
