@@ -67,8 +67,13 @@ def write_script(folder: Path, name: str, what: str, body: str) -> Path:
     return path
 
 
+def write_busy_script(folder: Path, name: str, microseconds: float) -> Path:
+    """The do-nothing script, its responseheaders running BUSY's loop for ``microseconds``."""
+    return write_script(folder, name, f"{microseconds:g} µs of a loop", BUSY.format(count=loop_count(microseconds)))
+
+
 def busy_proxy(folder: Path, microseconds: float) -> Proxy:
-    busy = write_script(folder, f"busy{microseconds:g}", f"{microseconds:g} µs of a loop", BUSY.format(count=loop_count(microseconds)))
+    busy = write_busy_script(folder, f"busy{microseconds:g}", microseconds)
     return Proxy(f"a script busy {microseconds:g} µs a flow", addon=False, args=["-s", str(busy)])
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-from calibrate import BUSY, loop_count, write_script  # noqa: E402
+from calibrate import write_busy_script  # noqa: E402
 from run import Cores, Proxy, cpu_seconds, started, warm_up_each  # noqa: E402
 from workload import Backend, drive, requests, rule_files  # noqa: E402
 
@@ -72,7 +72,7 @@ def timed_proxies(folder: Path, busy: float | None) -> dict[str, Proxy]:
     if busy is None:
         measured = timed(MEASURED, REPO / "bench" / "timed_addon.py", rule_files(1000, folder))
     else:
-        write_script(folder, "busy", f"{busy:g} µs of a loop", BUSY.format(count=loop_count(busy)))
+        write_busy_script(folder, "busy", busy)  # imported as ``busy`` by TIMED_BUSY
         script = folder / "timed_busy.py"
         script.write_text(TIMED_BUSY.format(bench=str(REPO / "bench"), folder=str(folder)))
         measured = timed(MEASURED, script, [])
