@@ -1,6 +1,7 @@
 """Whether what a script costs a response in time follows the time its hooks take where
 they run: scripts whose ``responseheaders`` spend a given time on plain Python, one whose
-hook only reads every header line of the flow, and the addon with 1,000 rules, each
+hook only reads every header line of the flow, the least script that does the addon's
+job on these flows (``least_addon.py``), and the addon with 1,000 rules, each
 measured against the do-nothing script (``noop_addon.py``) at once on one core, as
 ``run.py`` measures its configurations (``Rounds``).
 
@@ -27,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-from run import FULL, NO_OP_ADDON, QUICK, Configuration, Cores, Proxy, throughput  # noqa: E402
+from run import FULL, LEAST_ADDON, NO_OP_ADDON, QUICK, Configuration, Cores, Proxy, throughput  # noqa: E402
 from workload import Backend, rule_files  # noqa: E402
 
 SCRIPT = '''"""Written by bench/calibrate.py: the do-nothing script, its responseheaders doing {what}."""
@@ -44,6 +45,7 @@ addons = [Calibrated()]
 BUSY = "        total = 0\n        for number in range({count}):\n            total += number"
 READS = "        hash(flow.request.data.headers.fields)\n        hash(flow.response.data.headers.fields)"
 FLOOR = "a script whose hooks do nothing"
+LEAST = "the least script doing the addon's job"  # run.py's bound for any script (least_addon.py)
 
 
 def loop_count(microseconds: float) -> int:
@@ -83,6 +85,7 @@ def proxies(folder: Path, microseconds: list[float], rules: int) -> list[Proxy]:
         Proxy(FLOOR, addon=False, args=["-s", str(NO_OP_ADDON)]),
         *(busy_proxy(folder, each) for each in microseconds),
         Proxy("a script reading every header line", addon=False, args=["-s", str(reads)]),
+        Proxy(LEAST, addon=False, args=["-s", str(LEAST_ADDON)]),
         Proxy(f"addon, {rules:,} rules", addon=True, rules=rule_files(rules, folder)),
     ]
 
@@ -95,7 +98,7 @@ async def measure(microseconds: list[float], quick: bool, rounds: int) -> list[d
     try:
         with tempfile.TemporaryDirectory() as folder:
             measured = proxies(Path(folder), microseconds, rules)
-            configurations = [Configuration(proxy.name, proxy.name, "cors", proxy.addon, None if proxy.name == FLOOR else FLOOR)
+            configurations = [Configuration(proxy.name, proxy.name, "cors", proxy.addon or proxy.name == LEAST, None if proxy.name == FLOOR else FLOOR)
                               for proxy in measured]
             return await throughput(settings, Cores.split(), configurations, {proxy.name: proxy for proxy in measured}, backend)
     finally:

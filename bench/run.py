@@ -10,7 +10,9 @@ Starts a keep-alive backend on loopback and one mitmdump (``-q``) per command li
 bare (twice: the two measured against each other show the method's own error),
 ``--modify-headers`` setting two fixed CORS headers, the addon with one rule doing the
 same, a script with the addon's hooks doing nothing (``noop_addon.py``: what calling a
-script's hooks costs by itself), the addon without rules (observe mode: verdicts only),
+script's hooks costs by itself), the least script that does the addon's job on these
+flows (``least_addon.py``: what doing it at all costs), the addon without rules (observe
+mode: verdicts only),
 with 1,000 and 10,000 generated rules (the matching rule last, after ten wildcard-host
 rules every flow must try), and bare and 1,000 rules again in reverse mode. Then
 keep-alive clients load each configuration and its baseline at the same time, both
@@ -54,6 +56,7 @@ from workload import (  # noqa: E402
 
 DEFAULT_OUTPUT = REPO / "bench" / "results.json"
 NO_OP_ADDON = REPO / "bench" / "noop_addon.py"  # the floor: a script with the addon's hooks, doing nothing
+LEAST_ADDON = REPO / "bench" / "least_addon.py"  # the bound: the least script that does the addon's job here
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BIG_STARTUP_TIMEOUT = 180.0  # seconds for a mitmdump loading 100,000 rules before it listens
 
@@ -155,6 +158,7 @@ def proxies(settings: Settings, folder: Path, backend_port: int) -> list[Proxy]:
         Proxy("bare-twin", addon=False),  # the method's own error: bare against bare
         Proxy("modify-headers", addon=False, args=modify_headers_args()),
         Proxy("no-op", addon=False, args=["-s", str(NO_OP_ADDON)]),
+        Proxy("least", addon=False, args=["-s", str(LEAST_ADDON)]),
         Proxy("fixed-rule", addon=True, rules=[fixed_headers_rule(folder)]),
         Proxy("observe", addon=True),
         Proxy("small", addon=True, rules=small_files),
@@ -184,6 +188,7 @@ def configurations(settings: Settings) -> list[Configuration]:
         Configuration("addon, 1 rule setting the same 2", "fixed-rule", "cors", True, "--modify-headers, 2 fixed headers",
                       Target(1.0)),
         Configuration("a script whose hooks do nothing", "no-op", "cors", False, "bare"),
+        Configuration("the least script doing the addon's job", "least", "cors", True, "bare"),
         Configuration("addon, observe mode (no rules)", "observe", "cors", False, "bare"),
         Configuration(f"addon, {small:,} rules", "small", "cors", True, "bare", Target(0.95)),
         Configuration(f"addon, {large:,} rules", "large", "cors", True, "bare", Target(0.93)),

@@ -65,6 +65,8 @@ def test_quick_run_measures_every_configuration_against_its_baseline(quick_run: 
     assert {row["mode"] for row in rows.values()} == {"regular", "reverse"}
     assert any("--modify-headers" in row["command"] for row in rows.values())
     assert any(row["command"][-1].endswith("noop_addon.py") for row in rows.values()), "the floor is measured too"
+    least = [row for row in rows.values() if row["command"][-1].endswith("least_addon.py")]
+    assert [row["baseline"] for row in least] == ["bare"], "the bound for any script is measured too, against bare"
     for row in rows.values():
         assert row["median_requests_per_second"] > 0, row
         assert row["baseline"] is None or row["baseline"] in rows
@@ -197,13 +199,14 @@ def test_the_instruction_count_runs_each_mitmdump_under_callgrind():
     assert rows[0].split()[-1] == "1.000", run.stdout
 
 
-def test_the_calibration_measures_busy_scripts_a_reading_one_and_the_addon_against_the_floor():
+def test_the_calibration_measures_busy_scripts_a_reading_one_the_least_and_the_addon_against_the_floor():
     run = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), "--quick"],
                          capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
     rows = run.stdout.split("ratio  rounds\n", 1)[1].strip().splitlines()
     names = [row.rsplit(maxsplit=4)[0] for row in rows]
-    assert names == ["a script busy 6 µs a flow", "a script busy 30 µs a flow", "a script reading every header line", "addon, 20 rules"]
+    assert names == ["a script busy 6 µs a flow", "a script busy 30 µs a flow", "a script reading every header line",
+                     "the least script doing the addon's job", "addon, 20 rules"]
     assert all(float(row.rsplit(maxsplit=4)[1]) > 0 for row in rows)
 
 
