@@ -6,6 +6,7 @@ rules (as ``run.py``'s).
 
     .venv/bin/python bench/in_proxy.py [--seconds 10]
     .venv/bin/python bench/in_proxy.py --busy 6    # calibrate.py's script busy 6 µs a flow, in the addon's place
+    .venv/bin/python bench/in_proxy.py --least     # least_addon.py, the least script doing the addon's job, in its place
 
 Beside ``run.py``'s in-process decision (the same hooks in a tight loop, the caches
 warm), this is what they cost where they run: between mitmproxy's code, and, when two
@@ -13,7 +14,9 @@ mitmdumps share the core, after the other's. It also gives each mitmdump's whole
 time a response, so that what the addon costs outside its hooks (mitmproxy's own code
 run after it) is the difference of the two differences, where they ran at once. With
 ``--busy``, a script whose hook runs a plain loop that long is measured instead, with
-cross-origin GETs: what such a script takes in the proxy, against the addon.
+cross-origin GETs: what such a script takes in the proxy, against the addon. With
+``--least``, the least script that does the addon's job (``run.py``'s bound for any
+script) is: what doing the job at all takes there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
@@ -52,6 +56,24 @@ class Timing:
         return sum(self.hooks.values())
 
 
+class Subject(NamedTuple):
+    """What is timed against the do-nothing script, and under which requests: the addon
+    with 1,000 rules unless ``busy`` or ``script`` says otherwise."""
+
+    what: str  # as the printed lines name it
+    kinds: tuple[str, ...]
+    busy: float | None = None  # calibrate.py's busy script, that many µs a flow
+    script: Path | None = None  # a script loading what it times with ``timed_hooks.py``
+
+
+ADDON = Subject("the addon's hooks", KINDS)
+LEAST = Subject("the least script's hooks", KINDS, script=REPO / "bench" / "timed_least.py")
+
+
+def busy_script(microseconds: float) -> Subject:
+    return Subject(f"the hooks of a script busy {microseconds:g} µs a flow", KINDS[:1], busy=microseconds)
+
+
 TIMED_BUSY = '''"""Written by bench/in_proxy.py: calibrate.py's busy script, its hooks timed."""
 import sys
 sys.path[:0] = [{bench!r}, {folder!r}]
@@ -61,29 +83,30 @@ addons = [busy[0], Timed(busy[0])]
 '''
 
 
-def timed_proxies(folder: Path, busy: float | None) -> dict[str, Proxy]:
-    """The measured script (the addon with 1,000 rules, or a busy script) and the
-    do-nothing script, their hooks timed."""
+def timed_proxies(folder: Path, subject: Subject) -> dict[str, Proxy]:
+    """The measured script and the do-nothing script, their hooks timed."""
 
     def timed(name: str, script: Path, rule_files_: list[Path]) -> Proxy:
         output = folder / f"{name}.json"
         return Proxy(name, addon=False, rules=rule_files_, args=["-s", str(script), "--set", f"timed_output={output}"])
 
-    if busy is None:
-        measured = timed(MEASURED, REPO / "bench" / "timed_addon.py", rule_files(1000, folder))
-    else:
-        write_busy_script(folder, "busy", busy)  # imported as ``busy`` by TIMED_BUSY
+    if subject.busy is not None:
+        write_busy_script(folder, "busy", subject.busy)  # imported as ``busy`` by TIMED_BUSY
         script = folder / "timed_busy.py"
         script.write_text(TIMED_BUSY.format(bench=str(REPO / "bench"), folder=str(folder)))
         measured = timed(MEASURED, script, [])
+    elif subject.script is not None:
+        measured = timed(MEASURED, subject.script, [])
+    else:
+        measured = timed(MEASURED, REPO / "bench" / "timed_addon.py", rule_files(1000, folder))
     return {MEASURED: measured, NO_OP: timed(NO_OP, REPO / "bench" / "timed_noop.py", [])}
 
 
 async def measure(
-    names: list[str], kind: str, seconds: float, busy: float | None, folder: Path, backend: Backend,
+    names: list[str], kind: str, seconds: float, subject: Subject, folder: Path, backend: Backend,
 ) -> dict[str, Timing]:
     """The named mitmdumps loaded at once with ``kind`` requests, each on the same core."""
-    proxies = timed_proxies(folder, busy)
+    proxies = timed_proxies(folder, subject)
     chosen = {name: proxies[name] for name in names}
     with started(list(chosen.values()), Cores.split()) as running:
         await warm_up_each(WARM_UP_REQUESTS, running, chosen, backend)
@@ -96,17 +119,17 @@ async def measure(
     return {name: Timing(json.loads((folder / f"{name}.json").read_text())["microseconds"], cpu[name]) for name in names}
 
 
-async def measure_all(seconds: float, busy: float | None) -> list[tuple[str, str, dict[str, Timing]]]:
+async def measure_all(seconds: float, subject: Subject) -> list[tuple[str, str, dict[str, Timing]]]:
     backend = Backend()
     await backend.start()
     found = []
     try:
-        for kind in KINDS if busy is None else KINDS[:1]:
+        for kind in subject.kinds:
             for setting, groups in ((ALONE, [[MEASURED], [NO_OP]]), (AT_ONCE, [[MEASURED, NO_OP]])):
                 timings: dict[str, Timing] = {}
                 for names in groups:
                     with tempfile.TemporaryDirectory() as folder:
-                        timings |= await measure(names, kind, seconds, busy, Path(folder), backend)
+                        timings |= await measure(names, kind, seconds, subject, Path(folder), backend)
                 found.append((kind, setting, timings))
     finally:
         await backend.close()
@@ -127,13 +150,15 @@ def line(kind: str, setting: str, timings: dict[str, Timing], measured: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="each measurement's length")
-    parser.add_argument("--busy", type=float, metavar="MICROSECONDS", help="measure a script busy this long a flow instead of the addon")
+    instead = parser.add_mutually_exclusive_group()
+    instead.add_argument("--busy", type=float, metavar="MICROSECONDS", help="measure a script busy this long a flow instead of the addon")
+    instead.add_argument("--least", action="store_true", help="measure the least script doing the addon's job (least_addon.py) instead")
     args = parser.parse_args()
     if args.seconds <= 0 or args.busy is not None and args.busy <= 0:
         parser.error("--seconds and --busy must be positive")
-    measured = "the addon's hooks" if args.busy is None else f"the hooks of a script busy {args.busy:g} µs a flow"
-    for kind, setting, timings in asyncio.run(measure_all(args.seconds, args.busy)):
-        print(line(kind, setting, timings, measured), flush=True)
+    subject = LEAST if args.least else ADDON if args.busy is None else busy_script(args.busy)
+    for kind, setting, timings in asyncio.run(measure_all(args.seconds, subject)):
+        print(line(kind, setting, timings, subject.what), flush=True)
 
 
 if __name__ == "__main__":

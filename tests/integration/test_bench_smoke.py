@@ -138,11 +138,20 @@ def test_the_in_proxy_timing_measures_a_busy_script_in_the_addons_place():
     assert_timed(lines, "the hooks of a script busy 6 µs a flow", ["cors alone", "cors at once"])
 
 
-@pytest.mark.parametrize("arguments", [["--seconds", "0"], ["--busy", "-1"]])
-def test_the_in_proxy_timing_refuses_a_bad_command_line(arguments: list[str]) -> None:
+def test_the_in_proxy_timing_measures_the_least_script_in_the_addons_place():
+    lines = in_proxy("--seconds", "0.3", "--least")
+    assert_timed(lines, "the least script's hooks", ["cors alone", "cors at once", "plain alone", "plain at once"])
+
+
+@pytest.mark.parametrize("arguments, refusal", [
+    (["--seconds", "0"], "must be positive"),
+    (["--busy", "-1"], "must be positive"),
+    (["--busy", "6", "--least"], "not allowed with argument"),
+])
+def test_the_in_proxy_timing_refuses_a_bad_command_line(arguments: list[str], refusal: str) -> None:
     run = subprocess.run([sys.executable, str(REPO / "bench" / "in_proxy.py"), *arguments],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert run.returncode == 2 and "must be positive" in run.stderr
+    assert run.returncode == 2 and refusal in run.stderr
 
 
 def test_the_dispatch_benchmark_runs_one_configuration():
