@@ -21,12 +21,15 @@ CORS_LINES = (b"access-control-", b"vary")  # the lines whose values a verdict r
 
 
 class Least:
+    """The addon's one rule and its verdicts, for the benchmark's flows only."""
+
     def __init__(self) -> None:
         self.verdicts: dict[tuple[object, ...], str] = {}
         self.counts: collections.Counter[str] = collections.Counter()
 
     def request(self, flow: http.HTTPFlow) -> None:
-        """The check the addon makes of every request, for a preflight to answer (none here)."""
+        """The check the addon makes of every request for a preflight to answer: these
+        flows carry none, so nothing follows it."""
         if flow.request.data.method == b"OPTIONS":
             return
 

@@ -12,12 +12,12 @@ bare (twice: the two measured against each other show the method's own error),
 same, a script with the addon's hooks doing nothing (``noop_addon.py``: what calling a
 script's hooks costs by itself), the least script that does the addon's job on these
 flows (``least_addon.py``: what doing it at all costs), the addon without rules (observe
-mode: verdicts only),
-with 1,000 and 10,000 generated rules (the matching rule last, after ten wildcard-host
-rules every flow must try), and bare and 1,000 rules again in reverse mode. Then
-keep-alive clients load each configuration and its baseline at the same time, both
-mitmdumps sharing one core (see ``Rounds`` for why), with cross-origin GETs, GETs without Origin, or a mix of preflights
-and the PUTs they announce; a configuration's ratio is the median of its rounds' ratios.
+mode: verdicts only), with 1,000 and 10,000 generated rules (the matching rule last,
+after ten wildcard-host rules every flow must try), and bare and 1,000 rules again in
+reverse mode. Then keep-alive clients load each configuration and its baseline at the
+same time, both mitmdumps sharing one core (see ``Rounds`` for why), with cross-origin
+GETs, GETs without Origin, or a mix of preflights and the PUTs they announce; a
+configuration's ratio is the median of its rounds' ratios.
 
 Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
 warm-up; the longest gap a steady client sees while the 10,000-rule file is rewritten;
