@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
 from calibrate import write_busy_script  # noqa: E402
-from run import Cores, Proxy, cpu_seconds, started, warm_up_each  # noqa: E402
+from run import LEAST_ADDON, NO_OP_ADDON, Cores, Proxy, cpu_seconds, started, warm_up_each  # noqa: E402
 from workload import Backend, drive, requests, rule_files  # noqa: E402
 
 KINDS = ("cors", "plain")
@@ -57,49 +57,45 @@ class Timing:
 
 
 class Subject(NamedTuple):
-    """What is timed against the do-nothing script, and under which requests: the addon
-    with 1,000 rules unless ``busy`` or ``script`` says otherwise."""
+    """What is timed against the do-nothing script, and under which requests."""
 
     what: str  # as the printed lines name it
     kinds: tuple[str, ...]
-    busy: float | None = None  # calibrate.py's busy script, that many µs a flow
-    script: Path | None = None  # a script loading what it times with ``timed_hooks.py``
+    script: Path | None  # the script whose hooks are timed; None: calibrate.py's busy script
+    busy: float = 0.0  # how many µs a flow the busy script spends
+    rules: bool = False  # whether the script gets run.py's 1,000 rules
 
 
-ADDON = Subject("the addon's hooks", KINDS)
-LEAST = Subject("the least script's hooks", KINDS, script=REPO / "bench" / "timed_least.py")
+ADDON = Subject("the addon's hooks", KINDS, REPO / "cors_addon.py", rules=True)
+LEAST = Subject("the least script's hooks", KINDS, LEAST_ADDON)
 
 
 def busy_script(microseconds: float) -> Subject:
-    return Subject(f"the hooks of a script busy {microseconds:g} µs a flow", KINDS[:1], busy=microseconds)
+    return Subject(f"the hooks of a script busy {microseconds:g} µs a flow", KINDS[:1], None, busy=microseconds)
 
 
-TIMED_BUSY = '''"""Written by bench/in_proxy.py: calibrate.py's busy script, its hooks timed."""
-import sys
-sys.path[:0] = [{bench!r}, {folder!r}]
+TIMED = '''"""Written by bench/in_proxy.py: {script}, its flow hooks timed."""
+import runpy, sys
+sys.path.insert(0, {bench!r})
 from timed_hooks import Timed
-from busy import addons as busy
-addons = [busy[0], Timed(busy[0])]
+timed = runpy.run_path({script!r})["addons"][0]
+addons = [timed, Timed(timed)]
 '''
 
 
 def timed_proxies(folder: Path, subject: Subject) -> dict[str, Proxy]:
-    """The measured script and the do-nothing script, their hooks timed."""
+    """The measured script and the do-nothing script, each loaded by a script that times
+    its addon's hooks (``timed_hooks.py``)."""
 
     def timed(name: str, script: Path, rule_files_: list[Path]) -> Proxy:
+        loader = folder / f"timed_{script.stem}.py"
+        loader.write_text(TIMED.format(script=str(script), bench=str(REPO / "bench")))
         output = folder / f"{name}.json"
-        return Proxy(name, addon=False, rules=rule_files_, args=["-s", str(script), "--set", f"timed_output={output}"])
+        return Proxy(name, addon=False, rules=rule_files_, args=["-s", str(loader), "--set", f"timed_output={output}"])
 
-    if subject.busy is not None:
-        write_busy_script(folder, "busy", subject.busy)  # imported as ``busy`` by TIMED_BUSY
-        script = folder / "timed_busy.py"
-        script.write_text(TIMED_BUSY.format(bench=str(REPO / "bench"), folder=str(folder)))
-        measured = timed(MEASURED, script, [])
-    elif subject.script is not None:
-        measured = timed(MEASURED, subject.script, [])
-    else:
-        measured = timed(MEASURED, REPO / "bench" / "timed_addon.py", rule_files(1000, folder))
-    return {MEASURED: measured, NO_OP: timed(NO_OP, REPO / "bench" / "timed_noop.py", [])}
+    script = subject.script or write_busy_script(folder, "busy", subject.busy)
+    measured = timed(MEASURED, script, rule_files(1000, folder) if subject.rules else [])
+    return {MEASURED: measured, NO_OP: timed(NO_OP, NO_OP_ADDON, [])}
 
 
 async def measure(

@@ -1,5 +1,5 @@
-"""Timing a script's flow hooks inside a real mitmdump. ``timed_addon.py`` and
-``timed_noop.py`` load it; ``in_proxy.py`` loads those.
+"""Timing a script's flow hooks inside a real mitmdump: ``in_proxy.py`` loads each script
+it measures through a script of its own that wraps the addon in ``Timed``.
 
 Each call is timed by the wall clock, which costs no system call: the thread's CPU clock
 is one, and the addon's hooks timed by it read 10 to 60% longer. Where two
