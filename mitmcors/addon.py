@@ -24,7 +24,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import actions, cors, exposure, shapes, verdicts
 from mitmcors.actions import Outcome, Plan, preflight_answer
-from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, byte_fields, decoded, fetched_url, flow_hook, maker, note_written, printable, refuse, request_view, text_fields
+from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, RequestView, byte_fields, decoded, fetched_url, flow_hook, maker, note_written, printable, refuse, request_view, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
 from mitmcors.shapes import RawFields, Remembered, as_text
 
@@ -71,6 +71,16 @@ Stamps = tuple[tuple[int, int, int] | None, ...]
 Source = tuple[tuple[str, ...], Stamps]  # the rule files and their modification stamps
 
 
+class Decision(NamedTuple):
+    """The rule that acts on a response and its plan, remembered for the responses alike
+    (``CorsRules._decision``), and a slot where the verdicts keep their verdict on what the
+    plan writes, the same for them all (``flows.Written``)."""
+
+    rule: Rule
+    plan: Plan
+    verdict: list[object]
+
+
 class Answer(NamedTuple):
     """A rule's own answer to a preflight, as the response to send a copy of."""
 
@@ -97,6 +107,7 @@ class CorsRules:
         self._faults_preflights = False  # some rule breaks a preflight: then the log may explain why it did not show
         self._plans: Remembered[Hashable, Plan] = Remembered()  # for the active rules
         self._answers: Remembered[Hashable, Answer | None] = Remembered()  # to preflights, for the active rules
+        self._decisions: Remembered[Hashable, Decision | None] = Remembered()  # for the active rules
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -144,7 +155,7 @@ class CorsRules:
 
     def _activate(self, rules: RuleSet, source: Source) -> None:
         self.rules = rules
-        self._plans, self._answers = Remembered(), Remembered()
+        self._plans, self._answers, self._decisions = Remembered(), Remembered(), Remembered()
         self._active = source
         self._faults_preflights = any(isinstance(rule.action, Break) and rule.action.scenario.on_preflight for rule in rules.rules)
         for warning in rules.warnings:
@@ -238,37 +249,58 @@ class CorsRules:
     @flow_hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Rewrite the backend's response headers, and its status, by the first matching rule."""
-        if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata:
+        if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata or not self.rules.rules:
             return
         view = request_view(flow)
         seen = view.cors
         if seen.origin is None and not self.rules.acts_without_origin(flow.request.host):
             return
-        target = _target(flow, seen)
-        rule = self.rules.first_match(target)
-        if rule is None:
-            return
         response = flow.response
         headers = response.data.headers  # (not the property: this runs on every flow)
         raw = headers.fields
-        plan = self._plan(rule, flow, target.cors, raw, response)
+        decision = self._decision(flow, view, raw, response)
+        if decision is None:
+            return
+        rule, plan = decision.rule, decision.plan
         fields, outcome = plan.fields(raw), plan.outcome
         if outcome.status is None and _unchanged(raw, fields) or plan.unsafe and _writes_unsafe(rule, flow, plan.unsafe, raw):
             return
         what = outcome.what
         headers.fields = fields  # in place: no new Headers to build
-        note_written(flow, fields, plan.shape, view)
+        note_written(flow, fields, (view, plan.shape, decision.verdict))
         if outcome.status is not None:
             what += f" ({response.status_code} -> {outcome.status})"
             _give_status(response, outcome.status)
         self._changed(flow, rule)
         if logger.isEnabledFor(logging.INFO):
-            self._log_change(rule, flow, target.cors, outcome, what, raw, fields)
+            self._log_change(rule, flow, seen, outcome, what, raw, fields)
 
-    def _plan(self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, raw: RawFields, response: http.Response) -> Plan:
+    def _decision(self, flow: http.HTTPFlow, view: RequestView, raw: RawFields, response: http.Response) -> Decision | None:
+        """The first matching rule and its plan for this response, remembered by all that
+        decides them (the request's view, host and path, the status, the HTTP version, the
+        response's shape) unless something else may: a filter on a rule for the host (it
+        may read anything of the flow), or a plan that serves this response only."""
+        data = flow.request.data
+        shape = shapes.shape(raw)
+        key = (view, data.host, data.path.partition(b"?")[0], response.data.status_code, response.data.http_version, shape)
+        known = self._decisions.get(key, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
+        target = _target(flow, view.cors)
+        rule = self.rules.first_match(target)
+        found = None if rule is None else Decision(rule, self._plan(rule, flow, target.cors, raw, response, shape), [None])
+        if shape is None or found is not None and not found.plan.general or not self.rules.decided_by_request(target.host):
+            return found
+        return self._decisions.put(key, found)
+
+    def _plan(
+        self, rule: Rule, flow: http.HTTPFlow, seen: cors.CorsRequest, raw: RawFields, response: http.Response,
+        shape: shapes.Shape | None,
+    ) -> Plan:
         """The rule's outcome for this response, worked out once per shape of exchange
-        (what the action reads of the request, the status and the response's shape)."""
-        shape = None if isinstance(rule.action, Break) else shapes.shape(raw)
+        (what the action reads of the request, the status and the response's ``shape``)."""
+        if isinstance(rule.action, Break):
+            shape = None
         lowercase = response.data.http_version in HTTP2_OR_LATER  # they allow only lowercase names
         key = (rule.order, seen, response.status_code, lowercase, shape)
         known = self._plans.get(key) if shape is not None else None

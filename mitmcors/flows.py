@@ -109,7 +109,7 @@ _new_cors_request = maker(cors.CorsRequest)
 # not in ``flow.metadata``, which mitmproxy saves and shows, nor in a weak dictionary,
 # which costs more than reading the request. A copy of the flow (a replay) has neither.
 VIEW = "_mitmcors_view"  # the request's view, and the request fields it was read from
-WRITTEN = "_mitmcors_written"  # the response header lines a rule wrote, their shape, the view it read
+WRITTEN = "_mitmcors_written"  # the response header lines a rule wrote, and what for (a Written)
 
 
 def request_view(flow: http.HTTPFlow) -> RequestView:
@@ -141,19 +141,31 @@ def _read_alike(flow: http.HTTPFlow, stamp: tuple[Any, ...]) -> RequestView:
     return _views.put(key, _read(flow)) if view is None else view
 
 
-def note_written(flow: http.HTTPFlow, fields: RawFields, shape: Shape | None, view: RequestView) -> None:
-    """The response header lines a rule wrote, their shape when known, and the view of
-    the request it wrote them for."""
-    setattr(flow, WRITTEN, (fields, shape, view))
+class Written(NamedTuple):
+    """What a rule wrote a response's header lines for: the view of the request, read for
+    this response moments ago and not read again, the lines' shape when known, and a slot
+    for the verdict on them. The rules hand the same slot to every response they write the
+    same lines for, but for the values the shape leaves out."""
+
+    view: RequestView
+    shape: Shape | None
+    verdict: list[Any]
 
 
-def written_by_rule(flow: http.HTTPFlow, fields: RawFields) -> tuple[RequestView, Shape | None] | None:
-    """If these are the very header lines a rule wrote: the view of the request, read for
-    this response moments ago and not read again, and the lines' shape when known."""
+_new_written = maker(Written)
+
+
+def note_written(flow: http.HTTPFlow, fields: RawFields, written: tuple[RequestView, Shape | None, list[Any]]) -> None:
+    """The response header lines a rule wrote, and what it wrote them for (a ``Written``)."""
+    setattr(flow, WRITTEN, (fields, _new_written(written)))
+
+
+def written_by_rule(flow: http.HTTPFlow, fields: RawFields) -> Written | None:
+    """What a rule wrote these header lines for, if they are the very lines it wrote."""
     written = getattr(flow, WRITTEN, None)
     if written is None or written[0] is not fields:
         return None
-    return written[2], written[1]
+    return written[1]
 
 
 def _read(flow: http.HTTPFlow) -> RequestView:

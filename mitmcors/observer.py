@@ -129,10 +129,14 @@ class CorsVerdicts:
 
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
         raw, status = response.data.headers.fields, response.data.status_code
-        view, shape = written_by_rule(flow, raw) or (request_view(flow), None)
+        written = written_by_rule(flow, raw)
+        if written is not None:
+            self._judge(flow, written.view, status, raw, written.shape, None, written.verdict)
+            return
+        view = request_view(flow)
         if view.cors.origin is None and status not in verdicts.REDIRECT_STATUSES:
             return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
-        self._judge(flow, view, status, raw, shape, None)
+        self._judge(flow, view, status, raw, None, None)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
@@ -157,16 +161,17 @@ class CorsVerdicts:
 
     def _judge(
         self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, shape: Shape | None,
-        connection_error: str | None,
+        connection_error: str | None, slot: list[Any] | None = None,
     ) -> None:
-        """``shape``: the response's, when already known."""
+        """``shape``: the response's, when already known; ``slot``: where the verdict on
+        the lines a rule wrote is kept for every response it writes them for."""
         seen = view.cors
         chain = self._chains.find(fetched_url(flow, view.url_origin), consume=not seen.preflight) if self._chains else None
         if status in verdicts.REDIRECT_STATUSES:
             self._remember_redirect(flow, seen, chain, status, decoded(raw))
         if not view.checked:
             return
-        verdict, elsewhere, differing = self._decided(flow, view, status, raw, shape or shapes.shape(raw), chain)
+        verdict, elsewhere, differing = self._decided(flow, view, status, raw, shape or shapes.shape(raw), chain, slot)
         self._count(verdict, differing)
         noteworthy = not verdict.allowed or verdict.warnings or verdict.with_credentials or connection_error
         shown = noteworthy and (self._flows_kept or logger.isEnabledFor(logging.INFO if verdict.allowed else logging.WARNING))
@@ -180,21 +185,30 @@ class CorsVerdicts:
             self._report = None  # it said why: no more report lines, the proxying goes on
 
     def _decided(
-        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, shape: Shape | None, chain: Chain | None
+        self, flow: http.HTTPFlow, view: RequestView, status: int, raw: RawFields, shape: Shape | None, chain: Chain | None,
+        slot: list[Any] | None,
     ) -> Decided:
         """Chromium's verdict and the other engines', worked out once per shape of
         exchange: what the verdicts read of the request, the status and the response's
-        shape, and the URL where a preflight or a redirect reads it."""
+        shape, and the URL where a preflight or a redirect reads it. A rule's ``slot``
+        stands for the view and the shape: where there is no URL nor chain to read (nor
+        a status: only preflights and redirects read it), it keeps the verdict."""
         url = fetched_url(flow, view.url_origin) if view.cors.preflight or status in verdicts.REDIRECT_STATUSES else None
+        alike = slot if url is None and chain is None else None
+        if alike is not None and alike[0] is not None:
+            return alike[0]
         key = (view, status, chain.redirects if chain else 0, url, shape)
         known = self._decisions.get(key) if shape is not None else None
-        if known is not None:
-            return known
-        exchange = _exchange(flow, view, status, decoded(raw), chain)
-        verdict = verdicts.decide(exchange)
-        elsewhere = {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
-        decided = Decided(verdict, elsewhere, tuple((profile, other) for profile, other in elsewhere.items() if other is not verdict))
-        return self._decisions.put(key, decided) if shape is not None else decided
+        if known is None:
+            exchange = _exchange(flow, view, status, decoded(raw), chain)
+            verdict = verdicts.decide(exchange)
+            elsewhere = {profile: verdicts.decide_as(profile, exchange, verdict) for profile in OTHER_PROFILES}
+            known = Decided(verdict, elsewhere, tuple((profile, other) for profile, other in elsewhere.items() if other is not verdict))
+            if shape is not None:
+                self._decisions.put(key, known)
+        if alike is not None:
+            alike[0] = known
+        return known
 
     def _remember_redirect(
         self, flow: http.HTTPFlow, seen: cors.CorsRequest, chain: Chain | None, status: int, fields: Fields

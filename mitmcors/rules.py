@@ -208,6 +208,11 @@ class RuleSet:
                 return rule
         return None
 
+    def decided_by_request(self, host: str) -> bool:
+        """Whether the first match for ``host`` hangs on the request's CORS side and path
+        alone: no rule for it has a filter (which may read anything of the flow)."""
+        return all(rule.match.filter is None for rule in self._rules_for(host.lower()))
+
     def acts_without_origin(self, host: str) -> bool:
         """Whether a rule for ``host`` may change a flow without Origin: allow and break
         act on CORS requests only, so only a Rewrite can; worked out once per host."""

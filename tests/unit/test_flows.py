@@ -111,9 +111,10 @@ def test_readings_kept_for_requests_alike_are_bounded():
 def test_what_a_rule_wrote_goes_only_with_the_lines_it_wrote():
     f = flow("http://api.test/v1", "api.test")
     written = ((b"Access-Control-Allow-Origin", b"*"),)
-    view = request_view(f)
-    note_written(f, written, shapes.shape(written), view)
-    assert written_by_rule(f, written) == (view, shapes.shape(written))
+    view, slot = request_view(f), [None]
+    note_written(f, written, (view, shapes.shape(written), slot))
+    found = written_by_rule(f, written)
+    assert found == (view, shapes.shape(written), slot) and found.verdict is slot
     assert written_by_rule(f, tuple(line for line in written)) is None, "lines that merely look the same"
     assert written_by_rule(flow("http://api.test/v1", "api.test"), written) is None
 

@@ -76,9 +76,11 @@ def test_the_change_log_escapes_what_came_from_the_network(tmp_path, caplog):
 
 
 def test_an_internal_error_line_escapes_the_method_and_url(tmp_path, caplog, monkeypatch):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: mark\n    set: {X-Lab: '1'}\n")
     addon = CorsRules()
     with taddons.context(addon) as tctx:
-        tctx.configure(addon)
+        tctx.configure(addon, cors_rules=[str(rules)])
         monkeypatch.setattr(addon.rules, "first_match", lambda *args, **kwargs: 1 / 0)
         f = spoofed_flow()
         f.request.method = "GET\rX"
