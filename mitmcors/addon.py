@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Hashable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mitmproxy import ctx, http
 from mitmproxy.net.http import status_codes
@@ -78,7 +78,7 @@ class Decision(NamedTuple):
 
     rule: Rule
     plan: Plan
-    verdict: list[object]
+    verdict: list[Any]
 
 
 class Answer(NamedTuple):

@@ -4,6 +4,7 @@ for the responses alike, and only for them."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ Lines = tuple[tuple[str, str], ...]
 
 
 def exchange(
-    addon: Cors, origin: str, request_headers: Lines = (), between=None, status: int = 200,
+    addon: Cors, origin: str, request_headers: Lines = (), between: Callable[[http.HTTPFlow], None] | None = None,
+    status: int = 200,
     response_headers: Lines = (("Content-Type", "application/json"),),
 ) -> http.HTTPFlow:
     """A cross-origin GET through both halves, as mitmproxy calls them; ``between`` is
