@@ -130,13 +130,13 @@ class CorsVerdicts:
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
         raw, status = response.data.headers.fields, response.data.status_code
         written = written_by_rule(flow, raw)
-        if written is not None:
-            self._judge(flow, written.view, status, raw, written.shape, None, written.verdict)
-            return
-        view = request_view(flow)
+        view = request_view(flow) if written is None else written.view
         if view.cors.origin is None and status not in verdicts.REDIRECT_STATUSES:
             return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
-        self._judge(flow, view, status, raw, None, None)
+        if written is None:
+            self._judge(flow, view, status, raw, None, None)
+        else:
+            self._judge(flow, view, status, raw, written.shape, None, written.verdict)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())

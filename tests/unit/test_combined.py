@@ -41,13 +41,14 @@ Lines = tuple[tuple[str, str], ...]
 def exchange(
     addon: Cors, origin: str, request_headers: Lines = (), between: Callable[[http.HTTPFlow], None] | None = None,
     status: int = 200,
-    response_headers: Lines = (("Content-Type", "application/json"),),
+    response_headers: Lines = (("Content-Type", "application/json"),), url: str = URL,
 ) -> http.HTTPFlow:
-    """A cross-origin GET through both halves, as mitmproxy calls them; ``between`` is
-    another addon's ``responseheaders``, called after the rules'."""
-    headers = http.Headers([(b"Origin", origin.encode()), *((k.encode(), v.encode()) for k, v in request_headers)])
+    """A GET through both halves, cross-origin unless ``origin`` is empty, as mitmproxy
+    calls them; ``between`` is another addon's ``responseheaders``, called after the rules'."""
+    sent = ((b"Origin", origin.encode()),) if origin else ()
+    headers = http.Headers([*sent, *((k.encode(), v.encode()) for k, v in request_headers)])
     request = tutils.treq(method=b"GET", headers=headers, content=b"")
-    request.url = URL
+    request.url = url
     f = tflow.tflow(req=request)
     addon.request(f)
     f.response = tutils.tresp(status_code=status, headers=http.Headers([(k.encode(), v.encode()) for k, v in response_headers]),
@@ -110,3 +111,12 @@ def test_a_redirect_back_to_its_own_url_is_judged_hop_by_hop(cors):
     assert [f.metadata.get(CHANGED_BY) for f in hops] == ["bypass"] * 21
     assert [f.marked == BLOCKED_MARKER for f in hops] == [False] * 20 + [True]
     assert "ERR_TOO_MANY_REDIRECTS" in hops[-1].comment
+
+
+def test_a_request_without_origin_leaves_a_redirect_chain_to_the_request_that_continues_it(cors):
+    addon = cors("rules:\n  - name: mark\n    set: {X-Lab: '1'}\n")
+    target = "http://api.test/v1/moved"
+    exchange(addon, "http://a.test", status=302, response_headers=(("Location", target),))
+    assert exchange(addon, "", url=target).metadata[CHANGED_BY] == "mark"  # the same URL, not fetched by CORS
+    continued = exchange(addon, "http://a.test", url=target)
+    assert continued.marked == BLOCKED_MARKER and f"(redirected from '{URL}')" in continued.comment
