@@ -222,7 +222,7 @@ class CorsRules:
             self._preflights.remember(_preflight_key(flow, target.cors), None)
         rule = self.rules.first_match(target, response_known=False)
         answer = rule and self._answer(rule, flow, target.cors)
-        if not answer or answer.unsafe and _writes_unsafe(rule, flow, answer.unsafe, ()):
+        if not answer or answer.unsafe and _writes_unsafe(rule, flow, answer.unsafe, (), answer.response.data.headers.fields):
             return
         outcome = answer.outcome
         flow.metadata[ANSWERED] = True
@@ -263,7 +263,7 @@ class CorsRules:
             return
         rule, plan = decision.rule, decision.plan
         fields, outcome = plan.fields(raw), plan.outcome
-        if outcome.status is None and _unchanged(raw, fields) or plan.unsafe and _writes_unsafe(rule, flow, plan.unsafe, raw):
+        if outcome.status is None and _unchanged(raw, fields) or plan.unsafe and _writes_unsafe(rule, flow, plan.unsafe, raw, fields):
             return
         what = outcome.what
         headers.fields = fields  # in place: no new Headers to build
@@ -513,12 +513,14 @@ def _counted(fields: RawFields) -> collections.Counter[tuple[bytes, bytes]]:
     return collections.Counter((name.lower(), value) for name, value in fields)
 
 
-def _writes_unsafe(rule: Rule, flow: http.HTTPFlow, unsafe: Sequence[actions.UnsafeLine], before: RawFields) -> bool:
+def _writes_unsafe(
+    rule: Rule, flow: http.HTTPFlow, unsafe: Sequence[actions.UnsafeLine], before: RawFields, after: RawFields,
+) -> bool:
     """Whether the rule would write a header line with a control character (CR, LF, NUL, ...)
-    the response did not have, as when it echoes a hostile Origin or preflight header:
-    then the flow is left as it came."""
+    more times than the response had it (most often: at all), as when it echoes a hostile
+    Origin or preflight header: then the flow is left as it came."""
     for name, value, bad in unsafe:
-        if (name, value) not in before:
+        if after.count((name, value)) > before.count((name, value)):
             request = flow.request
             logger.warning(
                 "cors: rule %r left %s %s (origin %s) as it came: it would write %s into %s",
