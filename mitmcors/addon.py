@@ -24,7 +24,7 @@ from mitmproxy.net.http import status_codes
 
 from mitmcors import actions, cors, exposure, shapes, verdicts
 from mitmcors.actions import Outcome, Plan, preflight_answer
-from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, RequestView, byte_fields, decoded, fetched_url, flow_hook, maker, note_written, printable, refuse, request_view, text_fields
+from mitmcors.flows import CHANGED_BY, HTTP2_OR_LATER, RequestView, byte_fields, carries_origin, decoded, fetched_url, flow_hook, maker, note_written, printable, refuse, request_view, text_fields
 from mitmcors.rules import Break, Rule, RuleError, RuleSet, Target, load_files, loading
 from mitmcors.shapes import RawFields, Remembered, as_text
 
@@ -251,10 +251,10 @@ class CorsRules:
         """Rewrite the backend's response headers, and its status, by the first matching rule."""
         if flow.error or not flow.live or not flow.response or ANSWERED in flow.metadata or not self.rules.rules:
             return
+        if not carries_origin(flow) and not self.rules.acts_without_origin(flow.request.host):
+            return  # spared reading the request: most of what a browser sends carries no Origin
         view = request_view(flow)
         seen = view.cors
-        if seen.origin is None and not self.rules.acts_without_origin(flow.request.host):
-            return
         response = flow.response
         headers = response.data.headers  # (not the property: this runs on every flow)
         raw = headers.fields

@@ -126,6 +126,19 @@ def request_view(flow: http.HTTPFlow) -> RequestView:
     return known[1]
 
 
+_ORIGIN_LENGTH = len(b"origin")
+
+
+def carries_origin(flow: http.HTTPFlow) -> bool:
+    """Whether the request has an Origin line: what a flow without one needs to know of
+    its request, found by the names' lengths (reading it, ``request_view``, hashes every
+    line). The same answer as ``request_view(flow).cors.origin is not None``."""
+    for name, _ in flow.request.data.headers.fields:
+        if len(name) == _ORIGIN_LENGTH and name.lower() == b"origin":
+            return True
+    return False
+
+
 VIEWS_REMEMBERED = 128
 """Readings of requests kept for the requests alike: each holds its request's header lines."""
 _views: shapes.Remembered[tuple[Any, ...], RequestView] = shapes.Remembered(VIEWS_REMEMBERED)

@@ -18,7 +18,7 @@ from mitmcors import cors, engines, shapes, urls, verdicts
 from mitmcors.chains import Chain, RedirectChains
 from mitmcors.cors import Fields
 from mitmcors.flows import (
-    CHANGED_BY, RequestView, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
+    CHANGED_BY, RequestView, carries_origin, fetched_url, flow_hook, flows_are_kept, log_only_what_is_shown, printable, readable, refuse,
     decoded, request_view, text_fields, url_origin, written_by_rule,
 )
 from mitmcors.profiles import CHROMIUM, OTHER_PROFILES, Profile
@@ -129,10 +129,13 @@ class CorsVerdicts:
 
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
         raw, status = response.data.headers.fields, response.data.status_code
+        redirect = status in verdicts.REDIRECT_STATUSES  # a same-origin fetch's redirect may begin a chain
         written = written_by_rule(flow, raw)
+        if written is None and not redirect and not carries_origin(flow):
+            return  # judged by no browser, as below, and spared reading the request
         view = request_view(flow) if written is None else written.view
-        if view.cors.origin is None and status not in verdicts.REDIRECT_STATUSES:
-            return  # judged by no browser (a same-origin fetch's redirect may begin a chain)
+        if view.cors.origin is None and not redirect:
+            return  # judged by no browser
         if written is None:
             self._judge(flow, view, status, raw, None, None)
         else:

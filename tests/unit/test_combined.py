@@ -13,6 +13,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CHANGED_BY
 from mitmcors.combined import Cors
+from mitmcors.flows import VIEW
 from mitmcors.observer import BLOCKED_MARKER
 
 URL = "http://api.test/v1/items?page=2"
@@ -120,3 +121,22 @@ def test_a_request_without_origin_leaves_a_redirect_chain_to_the_request_that_co
     assert exchange(addon, "", url=target).metadata[CHANGED_BY] == "mark"  # the same URL, not fetched by CORS
     continued = exchange(addon, "http://a.test", url=target)
     assert continued.marked == BLOCKED_MARKER and f"(redirected from '{URL}')" in continued.comment
+
+
+def test_a_request_without_origin_is_read_only_where_a_rule_or_a_redirect_may_need_it(cors):
+    addon = cors(
+        "rules:\n"
+        "  - name: api\n    match: {host: api.test}\n    allow: {}\n"
+        "  - name: tagged\n    match: {host: other.test}\n    set: {X-Lab: '1'}\n"
+    )
+    plain = exchange(addon, "")
+    assert getattr(plain, VIEW, None) is None, "no rule acts on it and no browser judges it: nothing to read"
+    assert CHANGED_BY not in plain.metadata and not plain.marked
+    tagged = exchange(addon, "", url="http://other.test/v1")
+    assert tagged.metadata[CHANGED_BY] == "tagged" and tagged.response.headers["X-Lab"] == "1"
+    redirect = exchange(addon, "", status=302, response_headers=(("Location", "http://api.test/v2"),))
+    assert getattr(redirect, VIEW, None) is not None, "a same-origin fetch's redirect may begin a chain"
+    shouted = exchange(addon, "", request_headers=(("ORIGIN", "http://page.test"),))
+    assert shouted.metadata[CHANGED_BY] == "api"
+    assert shouted.response.headers["Access-Control-Allow-Origin"] == "http://page.test"
+    assert addon.verdicts.summary().startswith("1 cross-origin flow seen, 0 blocked")

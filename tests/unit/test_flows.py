@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors import flows, shapes
-from mitmcors.flows import VIEW, note_written, request_view, url_origin, written_by_rule
+from mitmcors.flows import VIEW, carries_origin, note_written, request_view, url_origin, written_by_rule
 from mitmcors.observer import CorsVerdicts
 
 
@@ -100,6 +102,15 @@ def test_requests_alike_share_one_reading_and_any_difference_in_what_it_reads_re
     ]
     for f, origin in differing:
         assert request_view(cross_origin(f)).url_origin == origin == url_origin(f)
+
+
+NAMES = st.sampled_from([b"Origin", b"origin", b"ORIGIN", b"oRiGiN", b"Origin2", b"Origi", b"X-Origin", b"Host", b"Cookie", b"Sec-Fetch-Mode"])
+
+
+@given(st.lists(st.tuples(st.one_of(NAMES, st.binary(min_size=5, max_size=7)), st.binary(max_size=8)), max_size=6))
+def test_whether_a_request_carries_origin_is_what_reading_it_finds(lines):
+    request = tutils.treq(headers=http.Headers(lines))
+    assert carries_origin(tflow.tflow(req=request)) == (request_view(tflow.tflow(req=request)).cors.origin is not None)
 
 
 def test_readings_kept_for_requests_alike_are_bounded():
