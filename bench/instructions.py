@@ -2,12 +2,12 @@
 addon with 1,000 rules, counted by valgrind's callgrind: unlike time, a count the
 machine's slow spells and the other processes on the core leave alone.
 
-    .venv/bin/python bench/instructions.py [--requests 1000] [--simulate [--last-level KB]]
+    .venv/bin/python bench/instructions.py [--requests 1000] [--no-origin] [--simulate [--last-level KB]]
 
 Each mitmdump runs under callgrind with counting off while it starts and serves a
 warm-up; counting is then switched on (``callgrind_control -i on``) for ``--requests``
-cross-origin GETs, one after the other on one keep-alive connection, as ``run.py``
-sends them, and off again. ``--simulate`` also has callgrind simulate the caches and
+cross-origin GETs (GETs without Origin with ``--no-origin``), one after the other on
+one keep-alive connection, as ``run.py`` sends them, and off again. ``--simulate`` also has callgrind simulate the caches and
 the branch predictors (several times slower), and prints their misses a response.
 Callgrind simulates two levels of cache, the first and the last (this machine's L3 by
 default); ``--last-level`` gives the last one another size, L2's to count what misses L2.
@@ -76,13 +76,13 @@ def callgrind_command(proxy: Proxy, port: int, output: Path, simulation: Simulat
             sys.executable, *mitmdump_command(proxy.rules, port, ["-q", *proxy.args], proxy.addon)]
 
 
-async def count(proxy: Proxy, backend: Backend, folder: Path, sent: int, simulation: Simulation) -> Counted:
-    """Start the proxy under callgrind, count ``sent`` cross-origin GETs, stop it."""
+async def count(proxy: Proxy, backend: Backend, folder: Path, sent: int, simulation: Simulation, kind: str) -> Counted:
+    """Start the proxy under callgrind, count ``sent`` GETs of ``kind`` (``workload.requests``), stop it."""
     port, output = free_port(), folder / f"{proxy.name}.callgrind"
     process = MitmdumpProcess(callgrind_command(proxy, port, output, simulation), port)
     try:
         process.wait_until_listening(BIG_STARTUP_TIMEOUT)
-        request = requests("cors", backend.port, port, False)[0]
+        request = requests(kind, backend.port, port, False)[0]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for _ in range(WARM_UP_REQUESTS):
             await exchange(reader, writer, request)
@@ -115,12 +115,12 @@ def _counted_totals(folder: Path, name: str) -> dict[str, int]:
     raise RuntimeError(f"no callgrind dump with counted instructions in {folder}")
 
 
-async def measure(sent: int, simulation: Simulation) -> list[Counted]:
+async def measure(sent: int, simulation: Simulation, kind: str) -> list[Counted]:
     backend = Backend()
     await backend.start()
     try:
         with tempfile.TemporaryDirectory() as folder:
-            return [await count(proxy, backend, Path(folder), sent, simulation) for proxy in bare_floor_and_addon(Path(folder))]
+            return [await count(proxy, backend, Path(folder), sent, simulation, kind) for proxy in bare_floor_and_addon(Path(folder))]
     finally:
         await backend.close()
 
@@ -137,15 +137,16 @@ def print_table(found: list[Counted]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000, help="cross-origin GETs counted in each mitmdump")
+    parser.add_argument("--no-origin", action="store_true", help="GETs without Origin instead: the flows no rule here concerns")
     parser.add_argument("--simulate", action="store_true", help="simulate the caches and branch predictors too")
     parser.add_argument("--last-level", type=int, metavar="KB", help="with --simulate: the last-level cache's size (default: this machine's)")
     args = parser.parse_args()
     _refuse_bad_arguments(parser, args)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind not found: apt-get install valgrind")
-    found = asyncio.run(measure(args.requests, Simulation(args.simulate, args.last_level)))
-    if [counted.allowed for counted in found] != [False, False, True]:
-        raise SystemExit("only the addon should have added Access-Control-Allow-Origin")
+    found = asyncio.run(measure(args.requests, Simulation(args.simulate, args.last_level), "plain" if args.no_origin else "cors"))
+    if [counted.allowed for counted in found] != [False, False, not args.no_origin]:
+        raise SystemExit("only the addon should have added Access-Control-Allow-Origin, and only to cross-origin GETs")
     print_table(found)
 
 

@@ -208,6 +208,17 @@ def test_the_instruction_count_runs_each_mitmdump_under_callgrind():
     assert rows[0].split()[-1] == "1.000", run.stdout
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (apt-get install valgrind; CI installs it)")
+def test_the_instruction_count_counts_gets_without_origin_on_request():
+    """With --no-origin the three count GETs without Origin, which the addon leaves as they
+    came (the script itself stops if it added Access-Control-Allow-Origin)."""
+    command = [sys.executable, str(REPO / "bench" / "instructions.py"), "--requests", "3", "--no-origin"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    rows = run.stdout.splitlines()[1:]
+    assert [row[:32].strip() for row in rows] == ["bare", "a script whose hooks do nothing", "addon, 1,000 rules"], run.stdout
+
+
 def test_the_calibration_measures_busy_scripts_a_reading_one_the_least_and_the_addon_against_the_floor():
     run = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate.py"), "--quick"],
                          capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
