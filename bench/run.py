@@ -17,7 +17,9 @@ after ten wildcard-host rules every flow must try), and bare and 1,000 rules aga
 reverse mode. Then keep-alive clients load each configuration and its baseline at the
 same time, both mitmdumps sharing one core (see ``Rounds`` for why), with cross-origin
 GETs, GETs without Origin, or a mix of preflights and the PUTs they announce; a
-configuration's ratio is the median of its rounds' ratios.
+configuration's ratio is the median of its rounds' ratios. Most are measured against
+bare; the addon with 1,000 rules is also measured against the least script, at once, so
+that each run says how close the addon comes to what any script doing the job costs.
 
 Then: mitmdump's memory (VmRSS) with 10,000 and 100,000 rules against bare, after the same
 warm-up; the longest gap a steady client sees while the 10,000-rule file is rewritten;
@@ -192,6 +194,9 @@ def configurations(settings: Settings) -> list[Configuration]:
         Configuration("addon, observe mode (no rules)", "observe", "cors", False, "bare"),
         Configuration(f"addon, {small:,} rules", "small", "cors", True, "bare", Target(0.95)),
         Configuration(f"addon, {large:,} rules", "large", "cors", True, "bare", Target(0.93)),
+        # How close the addon comes to the bound: its 1,000 rules against the least script doing the job.
+        Configuration(f"addon, {small:,} rules, against the least script", "small", "cors", True,
+                      "the least script doing the addon's job"),
         Configuration("bare, no Origin", "bare", "plain", False),
         Configuration("a script whose hooks do nothing, no Origin", "no-op", "plain", False, "bare, no Origin"),
         Configuration(f"addon, {small:,} rules, no Origin", "small", "plain", False, "bare, no Origin", Target(0.98)),
