@@ -7,8 +7,9 @@ machine's slow spells and the other processes on the core leave alone.
 Each mitmdump runs under callgrind with counting off while it starts and serves a
 warm-up; counting is then switched on (``callgrind_control -i on``) for ``--requests``
 cross-origin GETs (GETs without Origin with ``--no-origin``), one after the other on
-one keep-alive connection, as ``run.py`` sends them, and off again. ``--simulate`` also has callgrind simulate the caches and
-the branch predictors (several times slower), and prints their misses a response.
+one keep-alive connection, as ``run.py`` sends them, and off again. ``--simulate`` also
+has callgrind simulate the caches and the branch predictors (several times slower), and
+prints their misses a response.
 Callgrind simulates two levels of cache, the first and the last (this machine's L3 by
 default); ``--last-level`` gives the last one another size, L2's to count what misses L2.
 
