@@ -14,5 +14,6 @@ The package is split by what changes together:
 - the mitmproxy glue: ``flows`` (what both halves read of a flow), ``addon`` (the
   rules: option, hooks, file watching), ``observer`` (the verdicts: log, marks,
   summary), ``report`` (the report file), ``exposure`` (the warning for a proxy open
-  beyond loopback) and ``combined`` (both halves as the one addon mitmproxy loads).
+  beyond loopback), ``combined`` (both halves as the one addon mitmproxy loads) and
+  ``scriptmodule`` (what the script's module holds for mitmproxy's lookups to be cheap).
 """
