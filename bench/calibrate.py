@@ -35,12 +35,14 @@ SCRIPT = '''"""Written by bench/calibrate.py: the do-nothing script, its respons
 import sys
 sys.path.insert(0, {bench!r})
 from noop_addon import NoOp
+from mitmcors.scriptmodule import events_as_none
 
 class Calibrated(NoOp):
     def responseheaders(self, flow):
 {body}
 
 addons = [Calibrated()]
+globals().update(events_as_none(globals()))
 '''
 BUSY = "        total = 0\n        for number in range({count}):\n            total += number"
 READS = "        hash(flow.request.data.headers.fields)\n        hash(flow.response.data.headers.fields)"

@@ -3,14 +3,17 @@ cross-origin GET and the ``update`` after each, dispatched by a ``DumpMaster``'s
 ``handle_lifecycle`` to mitmdump's addons and to a script, if any.
 
     python bench/dispatch.py                 # each configuration in three fresh interpreters
-    python bench/dispatch.py --only rules    # one: none, modify-headers, empty, no-op, observe, fixed-rule, rules
+    python bench/dispatch.py --only rules    # one: none, modify-headers, empty-plain, empty, no-op, observe, fixed-rule, rules
 
 Prints the best and the median µs a flow (of 40 repeats of 200 flows) per configuration:
 no script; no script and ``--modify-headers`` setting ``run.py``'s two fixed CORS headers;
-an empty script; ``noop_addon.py`` (the addon's hooks, doing nothing); the addon without
-rules, with the one rule setting the same two headers, and with 1,000 rules. The
-differences are what mitmproxy's own addon costs for the fixed-header job, what a script
-costs by being there, its hooks being called, and the addon's code run between mitmproxy's.
+an empty script as most scripts are (``addons = []``), and one naming every event as
+None, as every other script here does (``mitmcors.scriptmodule``); ``noop_addon.py`` (the
+addon's hooks, doing nothing); the addon without rules, with the one rule setting the
+same two headers, and with 1,000 rules. The differences are what mitmproxy's own addon
+costs for the fixed-header job, what a script costs by being there (and what mitmproxy's
+lookups on its module cost before Python 3.12), its hooks being called, and the addon's
+code run between mitmproxy's.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from mitmproxy.tools import dump  # noqa: E402
 import inprocess  # noqa: E402
 from workload import fixed_headers_rule, modify_headers_args, rule_files  # noqa: E402
 
-CONFIGURATIONS = ("none", "modify-headers", "empty", "no-op", "observe", "fixed-rule", "rules")
+CONFIGURATIONS = ("none", "modify-headers", "empty-plain", "empty", "no-op", "observe", "fixed-rule", "rules")
 ROUNDS = 3
+PLAIN_EMPTY_SCRIPT = "addons = []\n"
+EMPTY_SCRIPT = "from mitmcors.scriptmodule import events_as_none\n\naddons = []\nglobals().update(events_as_none(globals()))\n"
 
 
 async def per_flow(scripts: list[str], rules: list[str], modify_headers: list[str]) -> list[float]:
@@ -67,9 +72,11 @@ def measure(configuration: str) -> None:
     """One configuration, in this interpreter; prints its line and ends it (mitmproxy's
     log handler would outlive the loop)."""
     with tempfile.TemporaryDirectory() as folder:
-        addon, empty = str(REPO / "cors_addon.py"), Path(folder) / "empty.py"
-        empty.write_text("addons = []\n")
-        scripts = {"none": [], "modify-headers": [], "empty": [str(empty)], "no-op": [str(REPO / "bench" / "noop_addon.py")],
+        addon, empty, plain = str(REPO / "cors_addon.py"), Path(folder) / "empty.py", Path(folder) / "plain.py"
+        empty.write_text(EMPTY_SCRIPT)
+        plain.write_text(PLAIN_EMPTY_SCRIPT)
+        scripts = {"none": [], "modify-headers": [], "empty-plain": [str(plain)], "empty": [str(empty)],
+                   "no-op": [str(REPO / "bench" / "noop_addon.py")],
                    "observe": [addon], "fixed-rule": [addon], "rules": [addon]}[configuration]
         rules = {"rules": rule_files(1000, Path(folder)), "fixed-rule": [fixed_headers_rule(Path(folder))]}.get(configuration, [])
         modify_headers = modify_headers_args()[1::2] if configuration == "modify-headers" else []  # the specs, not the flags

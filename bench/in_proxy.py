@@ -78,8 +78,10 @@ TIMED = '''"""Written by bench/in_proxy.py: {script}, its flow hooks timed."""
 import runpy, sys
 sys.path.insert(0, {bench!r})
 from timed_hooks import Timed
+from mitmcors.scriptmodule import events_as_none
 timed = runpy.run_path({script!r})["addons"][0]
 addons = [timed, Timed(timed)]
+globals().update(events_as_none(globals()))
 '''
 
 

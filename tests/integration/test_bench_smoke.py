@@ -154,12 +154,14 @@ def test_the_in_proxy_timing_refuses_a_bad_command_line(arguments: list[str], re
     assert run.returncode == 2 and refusal in run.stderr
 
 
-def test_the_dispatch_benchmark_runs_one_configuration():
-    """bench/dispatch.py, through a DumpMaster's own dispatch, with the addon and its rules."""
-    command = [sys.executable, str(REPO / "bench" / "dispatch.py"), "--only", "rules"]
+@pytest.mark.parametrize("configuration", ["rules", "empty"])
+def test_the_dispatch_benchmark_runs_one_configuration(configuration):
+    """bench/dispatch.py, through a DumpMaster's own dispatch: with the addon and its
+    rules, and with the empty script whose module names every event."""
+    command = [sys.executable, str(REPO / "bench" / "dispatch.py"), "--only", configuration]
     run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("rules") and "µs a flow" in run.stdout, run.stdout
+    assert run.returncode == 0 and "error in script" not in run.stderr, run.stderr
+    assert run.stdout.startswith(f"{configuration} ") and "µs a flow" in run.stdout, run.stdout
 
 
 def test_the_profile_puts_a_response_in_parts_and_none_of_bare_in_the_addon():
