@@ -130,16 +130,13 @@ class CorsVerdicts:
     def _judge_response(self, flow: http.HTTPFlow, response: http.Response) -> None:
         raw, status = response.data.headers.fields, response.data.status_code
         redirect = status in verdicts.REDIRECT_STATUSES  # a same-origin fetch's redirect may begin a chain
+        if not redirect and not carries_origin(flow):
+            return  # judged by no browser (a rule may have written it all the same): the request spared reading
         written = written_by_rule(flow, raw)
-        if written is None and not redirect and not carries_origin(flow):
-            return  # judged by no browser, as below, and spared reading the request
-        view = request_view(flow) if written is None else written.view
-        if view.cors.origin is None and not redirect:
-            return  # judged by no browser
         if written is None:
-            self._judge(flow, view, status, raw, None, None)
+            self._judge(flow, request_view(flow), status, raw, None, None)
         else:
-            self._judge(flow, view, status, raw, written.shape, None, written.verdict)
+            self._judge(flow, written.view, status, raw, written.shape, None, written.verdict)
 
     def summary(self) -> str:
         blocked = sum(self._blocked.values())
